@@ -1,0 +1,231 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/amplitude/wizard-oauth-refresh/internal/retry"
+)
+
+// Client talks to one token endpoint as one public client.
+type Client struct {
+	// TokenURL is the full token endpoint, e.g.
+	// https://auth.amplitude.com/oauth2/token.
+	TokenURL string
+	// ClientID is sent in the form body (public client, no secret: the
+	// auth style is "in params", never auto-detected).
+	ClientID string
+	// HTTPClient sends each attempt; nil means a client with sane
+	// timeouts. Its redirect policy is replaced: redirects are refused.
+	HTTPClient *http.Client
+	// Timeout is the total deadline of one exchange, retries included.
+	Timeout time.Duration
+	// AttemptTimeout bounds one attempt.
+	AttemptTimeout time.Duration
+	// MaxAttempts, WaitMin, WaitMax and MaxRetryAfter shape retries of
+	// transient failures (connection errors, 429, 5xx).
+	MaxAttempts      int
+	WaitMin, WaitMax time.Duration
+	MaxRetryAfter    time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// OnRetry is told about each retry (for logging).
+	OnRetry func(attempt, status int, err error, wait time.Duration)
+}
+
+// Defaults for an hourly job: a Hydra blip gets a minute to pass; a longer
+// outage is left to the next scheduled run.
+const (
+	DefaultTimeout        = 60 * time.Second
+	DefaultAttemptTimeout = 20 * time.Second
+	DefaultMaxAttempts    = 5
+	DefaultWaitMin        = 500 * time.Millisecond
+	DefaultWaitMax        = 8 * time.Second
+	DefaultMaxRetryAfter  = 15 * time.Second
+)
+
+// UnavailableError means the token endpoint could not be reached or kept
+// failing transiently (429, 5xx) until the deadline or the attempt budget.
+type UnavailableError struct {
+	Attempts int
+	// Status is the last HTTP status (0 when no answer arrived).
+	Status int
+	// Err is the last transport error, if any.
+	Err error
+	// Why says why retrying stopped.
+	Why string
+}
+
+func (e *UnavailableError) Error() string {
+	var last string
+	switch {
+	case e.Err != nil:
+		last = e.Err.Error()
+	case e.Status != 0:
+		last = fmt.Sprintf("HTTP %d %s", e.Status, http.StatusText(e.Status))
+	default:
+		last = "no answer"
+	}
+	msg := fmt.Sprintf("token endpoint unavailable after %d attempt(s): %s", e.Attempts, last)
+	if e.Why != "" {
+		msg += " (" + e.Why + ")"
+	}
+	return msg
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// AttemptsError wraps a final error with the number of attempts made, so a
+// caller can tell that an earlier attempt may have consumed the token.
+type AttemptsError struct {
+	Attempts int
+	Err      error
+}
+
+func (e *AttemptsError) Error() string { return e.Err.Error() }
+func (e *AttemptsError) Unwrap() error { return e.Err }
+
+// Attempts returns how many attempts produced err (1 when unknown).
+func Attempts(err error) int {
+	var ae *AttemptsError
+	if errors.As(err, &ae) {
+		return ae.Attempts
+	}
+	var ue *UnavailableError
+	if errors.As(err, &ue) {
+		return ue.Attempts
+	}
+	return 1
+}
+
+// Refresh exchanges a refresh token (grant_type=refresh_token).
+func (c *Client) Refresh(ctx context.Context, refreshToken string) (*Token, error) {
+	form := url.Values{
+		"grant_type":    {"refresh_token"},
+		"refresh_token": {refreshToken},
+		"client_id":     {c.ClientID},
+	}
+	return c.exchange(ctx, form)
+}
+
+// ExchangeCode exchanges an authorization code with its PKCE verifier
+// (grant_type=authorization_code).
+func (c *Client) ExchangeCode(ctx context.Context, code, verifier, redirectURI string) (*Token, error) {
+	form := url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {code},
+		"code_verifier": {verifier},
+		"redirect_uri":  {redirectURI},
+		"client_id":     {c.ClientID},
+	}
+	return c.exchange(ctx, form)
+}
+
+func (c *Client) exchange(ctx context.Context, form url.Values) (*Token, error) {
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	timeout := orDefault(c.Timeout, DefaultTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ctx, trace := retry.WithTrace(ctx)
+
+	base := &http.Client{Timeout: orDefault(c.AttemptTimeout, DefaultAttemptTimeout)}
+	if c.HTTPClient != nil {
+		cp := *c.HTTPClient
+		base = &cp
+		if base.Timeout == 0 {
+			base.Timeout = orDefault(c.AttemptTimeout, DefaultAttemptTimeout)
+		}
+	}
+	base.CheckRedirect = retry.NoRedirect
+
+	rc := retry.NewClient(base, retry.Policy{
+		MaxAttempts:   orDefaultInt(c.MaxAttempts, DefaultMaxAttempts),
+		WaitMin:       orDefault(c.WaitMin, DefaultWaitMin),
+		WaitMax:       orDefault(c.WaitMax, DefaultWaitMax),
+		MaxServerWait: orDefault(c.MaxRetryAfter, DefaultMaxRetryAfter),
+		Transient:     transientStatus,
+		Now:           now,
+		OnRetry:       c.OnRetry,
+	})
+
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, c.TokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("failed to build token request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+
+	sent := now()
+	resp, err := rc.Do(req)
+	attempts := max(trace.Attempts(), 1)
+	if err != nil {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return nil, &UnavailableError{Attempts: attempts, Status: trace.LastStatus(), Err: redactURLError(err), Why: trace.GaveUp()}
+	}
+	defer resp.Body.Close()
+
+	body, truncated, err := readBody(resp.Body)
+	if err != nil {
+		// The answer was cut mid-body: the exchange may have happened.
+		return nil, &UnavailableError{Attempts: attempts, Status: resp.StatusCode, Err: fmt.Errorf("failed to read token response: %w", err)}
+	}
+	tok, err := ParseResponse(resp.StatusCode, resp.Header, body, truncated, sent)
+	if err != nil {
+		var re *ResponseError
+		if errors.As(err, &re) && transientStatus(resp) {
+			// Still 429/5xx when retrying stopped.
+			return nil, &UnavailableError{Attempts: attempts, Status: resp.StatusCode, Why: trace.GaveUp()}
+		}
+		return nil, &AttemptsError{Attempts: attempts, Err: err}
+	}
+	return tok, nil
+}
+
+// transientStatus: 429 and 5xx (but 501, which will not change) are retried;
+// OAuth 4xx errors (invalid_grant, invalid_client, invalid_request) never
+// are.
+func transientStatus(resp *http.Response) bool {
+	return resp.StatusCode == http.StatusTooManyRequests ||
+		(resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented)
+}
+
+// redactURLError drops the query string from a *url.Error so nothing from a
+// URL reaches a message (the token endpoint URL should have none, but a
+// user-supplied token-url might).
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			u.RawQuery = ""
+			u.User = nil
+			return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
+		}
+	}
+	return err
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func orDefaultInt(n, def int) int {
+	if n > 0 {
+		return n
+	}
+	return def
+}
