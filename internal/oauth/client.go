@@ -183,10 +183,10 @@ func (c *Client) exchange(ctx context.Context, form url.Values) (*Token, error) 
 	}
 	tok, err := ParseResponse(resp.StatusCode, resp.Header, body, truncated, sent)
 	if err != nil {
-		var re *ResponseError
-		if errors.As(err, &re) && transientStatus(resp) {
-			// Still 429/5xx when retrying stopped.
-			return nil, &UnavailableError{Attempts: attempts, Status: resp.StatusCode, Why: trace.GaveUp()}
+		if transientStatus(resp) {
+			// Still 429/5xx when retrying stopped (server_error and
+			// temporarily_unavailable bodies included).
+			return nil, &UnavailableError{Attempts: attempts, Status: resp.StatusCode, Err: err, Why: trace.GaveUp()}
 		}
 		return nil, &AttemptsError{Attempts: attempts, Err: err}
 	}
