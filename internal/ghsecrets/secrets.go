@@ -71,6 +71,9 @@ type SecretMeta struct {
 	Name       string
 	UpdatedAt  time.Time
 	Visibility string
+	// SelectedRepositoryIDs is filled by the caller for an organization
+	// secret with visibility selected.
+	SelectedRepositoryIDs []int64
 }
 
 // PublicKey fetches the target's public key. It is the preflight of a run:
@@ -150,16 +153,22 @@ func Seal(r interface{ Read([]byte) (int, error) }, k PublicKey, value string) (
 type Value struct {
 	Name  string
 	Value string
-	// Visibility is only used for an organization secret that already
-	// exists: its current visibility, kept as it is.
-	Visibility string
+	// Visibility and SelectedRepositoryIDs are only used for an
+	// organization secret that already exists: its current access, kept as
+	// it is.
+	Visibility            string
+	SelectedRepositoryIDs []int64
 }
 
 // Sealed is a secret value sealed for a key.
 type Sealed struct {
 	Name           string `json:"name"`
 	EncryptedValue string `json:"encrypted_value"`
-	Visibility     string `json:"visibility,omitempty"`
+	// Visibility and SelectedRepositoryIDs carry an existing organization
+	// secret's access as it is: GitHub clears the selected repositories of
+	// a secret updated without them.
+	Visibility            string  `json:"visibility,omitempty"`
+	SelectedRepositoryIDs []int64 `json:"selected_repository_ids,omitempty"`
 }
 
 // Result is the outcome of one write.
@@ -207,7 +216,7 @@ func (c *Client) write(ctx context.Context, t Target, key PublicKey, v Value, re
 			r.Err = err
 			return r
 		}
-		r.Sealed = Sealed{Name: v.Name, EncryptedValue: enc, Visibility: v.Visibility}
+		r.Sealed = Sealed{Name: v.Name, EncryptedValue: enc, Visibility: v.Visibility, SelectedRepositoryIDs: v.SelectedRepositoryIDs}
 		r.KeyID = key.ID
 		r.Attempts++
 		r.Err = c.PutSealed(ctx, t, key.ID, r.Sealed)
@@ -229,12 +238,12 @@ func (c *Client) write(ctx context.Context, t Target, key PublicKey, v Value, re
 func (c *Client) PutSealed(ctx context.Context, t Target, keyID string, s Sealed) error {
 	body := &github.EncryptedSecret{KeyID: keyID, EncryptedValue: s.EncryptedValue}
 	if t.Org != "" {
-		body.Visibility = s.Visibility
+		body.Visibility, body.SelectedRepositoryIDs = s.Visibility, s.SelectedRepositoryIDs
 		if body.Visibility == "" {
-			body.Visibility = t.Visibility
-			if body.Visibility == "selected" {
-				body.SelectedRepositoryIDs = t.SelectedRepositoryIDs
-			}
+			body.Visibility, body.SelectedRepositoryIDs = t.Visibility, t.SelectedRepositoryIDs
+		}
+		if body.Visibility != "selected" {
+			body.SelectedRepositoryIDs = nil
 		}
 	}
 	return c.call(ctx, "write secret "+s.Name, func(ctx context.Context) (*github.Response, error) {
@@ -293,4 +302,28 @@ func (c *Client) RepoID(ctx context.Context, owner, repo string) (int64, error) 
 		return c.gh.Do(ctx, req, &r)
 	})
 	return r.GetID(), err
+}
+
+// SelectedRepositoryIDs lists the repositories that can read an
+// organization secret with visibility selected.
+func (c *Client) SelectedRepositoryIDs(ctx context.Context, org, name string) ([]int64, error) {
+	var out github.SelectedReposList
+	err := c.call(ctx, "list the repositories of secret "+name, func(ctx context.Context) (*github.Response, error) {
+		req, err := c.gh.NewRequest(http.MethodGet, "orgs/"+url.PathEscape(org)+"/actions/secrets/"+url.PathEscape(name)+"/repositories?per_page=100", nil)
+		if err != nil {
+			return nil, err
+		}
+		return c.gh.Do(ctx, req, &out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out.GetTotalCount() > len(out.Repositories) {
+		return nil, &Error{Op: "list the repositories of secret " + name, Kind: KindOther, Message: fmt.Sprintf("%d repositories: more than one page; refusing to rewrite the secret and shrink its access", out.GetTotalCount())}
+	}
+	ids := make([]int64, 0, len(out.Repositories))
+	for _, r := range out.Repositories {
+		ids = append(ids, r.GetID())
+	}
+	return ids, nil
 }

@@ -204,6 +204,7 @@ type preflight struct {
 	runStart  time.Time
 	runErr    error
 	orgMeta   map[string]*ghsecrets.SecretMeta
+	orgErr    error // organization secrets must be read: their access is kept
 	orgMetaMu sync.Mutex
 }
 
@@ -232,9 +233,15 @@ func (r *runner) preflight(ctx context.Context) (*preflight, error) {
 			go func() {
 				defer wg.Done()
 				m, err := r.gh.Secret(ctx, r.target, name)
+				if err == nil && m != nil && m.Visibility == "selected" {
+					m.SelectedRepositoryIDs, err = r.gh.SelectedRepositoryIDs(ctx, r.cfg.Organization, name)
+				}
 				p.orgMetaMu.Lock()
 				defer p.orgMetaMu.Unlock()
 				p.orgMeta[name] = m
+				if err != nil {
+					p.orgErr = errors.Join(p.orgErr, err)
+				}
 				if name == r.cfg.RefreshTokenSecret {
 					p.rtMeta, p.metaErr = m, err
 				}
@@ -254,6 +261,9 @@ func (r *runner) preflight(ctx context.Context) (*preflight, error) {
 	}
 	r.rt.Infof("GitHub preflight: %s is writable with this token (key %s) in %s", r.target, p.key.ID, r.now().Sub(start).Round(time.Millisecond))
 	if r.cfg.Organization != "" {
+		if p.orgErr != nil {
+			return nil, githubFailure(p.orgErr, r.target, true)
+		}
 		if err := r.resolveSelected(ctx, p); err != nil {
 			return nil, err
 		}

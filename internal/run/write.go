@@ -33,7 +33,7 @@ func (r *runner) write(ctx context.Context, p *preflight, tok *oauth.Token, res 
 	}
 	for i := range values {
 		if m := p.orgMeta[values[i].Name]; m != nil {
-			values[i].Visibility = m.Visibility
+			values[i].Visibility, values[i].SelectedRepositoryIDs = m.Visibility, m.SelectedRepositoryIDs
 			if r.cfg.Visibility != "" && m.Visibility != r.cfg.Visibility {
 				r.rt.Warningf("Visibility kept", "Organization secret %s keeps its visibility %q (input asks %q): a rotation never changes who can read a secret; change it in the organization's settings.", m.Name, m.Visibility, r.cfg.Visibility)
 			}
