@@ -164,7 +164,7 @@ func TestRefreshConnectionRefused(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	_, err = fastClient("http://" + addr + "/oauth2/token").Refresh(context.Background(), "rt1")
+	_, err = fastClient("http://"+addr+"/oauth2/token").Refresh(context.Background(), "rt1")
 	var ue *UnavailableError
 	if !errors.As(err, &ue) {
 		t.Fatalf("err = %T %v, want *UnavailableError", err, err)

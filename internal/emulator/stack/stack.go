@@ -137,7 +137,9 @@ func (s *Stack) Stored(name string) string {
 }
 
 // ChainAlive reports whether the stored refresh token would still work.
-func (s *Stack) ChainAlive() bool { return s.Hydra.RefreshTokenUsable(s.Stored("WIZARD_REFRESH_TOKEN")) }
+func (s *Stack) ChainAlive() bool {
+	return s.Hydra.RefreshTokenUsable(s.Stored("WIZARD_REFRESH_TOKEN"))
+}
 
 // Inputs are the action inputs of a scheduled run, as the example workflow
 // passes them (refresh token from the stored secret).
