@@ -7,8 +7,10 @@
 package stack
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -59,6 +61,87 @@ type Stack struct {
 	servers []*http.Server
 	mu      sync.Mutex
 	nextRun int64
+	issued  []string
+	ghHook  func(r *http.Request)
+}
+
+// AfterGitHub sets a hook called after each GitHub API request is answered
+// (for example to rotate the repository key right after the preflight).
+func (s *Stack) AfterGitHub(hook func(r *http.Request)) {
+	s.mu.Lock()
+	s.ghHook = hook
+	s.mu.Unlock()
+}
+
+func (s *Stack) afterGitHub(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		s.mu.Lock()
+		hook := s.ghHook
+		s.mu.Unlock()
+		if hook != nil {
+			hook(r)
+		}
+	})
+}
+
+// captureTokens records every token the token endpoint hands out, so a
+// leak scan knows every value that must never be printed.
+func (s *Stack) captureTokens(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &teeWriter{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		var t hydraemu.Tokens
+		if json.Unmarshal(rec.body.Bytes(), &t) == nil {
+			s.mu.Lock()
+			for _, v := range []string{t.AccessToken, t.RefreshToken, t.IDToken} {
+				if v != "" {
+					s.issued = append(s.issued, v)
+				}
+			}
+			s.mu.Unlock()
+		}
+	})
+}
+
+type teeWriter struct {
+	http.ResponseWriter
+	body bytes.Buffer
+}
+
+func (t *teeWriter) Write(p []byte) (int, error) {
+	if t.body.Len() < 1<<20 {
+		t.body.Write(p)
+	}
+	return t.ResponseWriter.Write(p)
+}
+
+// Hijack lets the emulator's dropped-connection faults work through the tee.
+func (t *teeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := t.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("hijack not supported")
+	}
+	return h.Hijack()
+}
+
+// Flush passes flushes on.
+func (t *teeWriter) Flush() {
+	if f, ok := t.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Secrets returns every secret value the stack knows: the PAT, the seeded
+// chain and every token the token endpoint has issued since.
+func (s *Stack) Secrets() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []string{PAT, s.Initial.AccessToken, s.Initial.RefreshToken}
+	if s.Initial.IDToken != "" {
+		out = append(out, s.Initial.IDToken)
+	}
+	return append(out, s.issued...)
 }
 
 // latency delays every request (for benchmarks).
@@ -84,10 +167,10 @@ func Start(opts Options) (*Stack, error) {
 	hy := hydraemu.New(opts.Hydra...)
 	s := &Stack{GitHub: gh, Hydra: hy}
 	var err error
-	if s.GitHubURL, err = s.serve(latency(opts.Latency, gh)); err != nil {
+	if s.GitHubURL, err = s.serve(latency(opts.Latency, s.afterGitHub(gh))); err != nil {
 		return nil, err
 	}
-	if s.HydraURL, err = s.serve(latency(opts.Latency, hy)); err != nil {
+	if s.HydraURL, err = s.serve(latency(opts.Latency, s.captureTokens(hy))); err != nil {
 		s.Close()
 		return nil, err
 	}
