@@ -57,34 +57,34 @@ func hydraFailure(err error) *Failure {
 	attempts := oauth.Attempts(err)
 	retried := ""
 	if attempts > 1 {
-		retried = fmt.Sprintf(" This was attempt %d: an earlier attempt may have reached Hydra and consumed the token before its answer was lost.", attempts)
+		retried = fmt.Sprintf("this was attempt %d: an earlier attempt may have reached Hydra and consumed the token before its answer was lost", attempts)
 	}
 	var oe *oauth.Error
 	var ue *oauth.UnavailableError
 	var re *oauth.ResponseError
 	switch {
-	case errors.As(err, &oe) && oe.Code == "invalid_grant":
-		return &Failure{Class: ClassRevoked, What: "Hydra refused the refresh token (invalid_grant): it was revoked, expired or already used, and Hydra revokes the whole chain when a used token is presented again." + retried, Chain: ChainDead, Action: rebootstrap, Err: err}
-	case errors.As(err, &oe) && (oe.Code == "invalid_client" || oe.Code == "unauthorized_client"):
-		return &Failure{Class: ClassInvalidClient, What: "Hydra rejected the OAuth client (" + oe.Code + ")", Chain: ChainUntouched, Action: "check the zone input (us or eu) and any client-id / token-url override: the client must be the one that issued the refresh token", Err: err}
-	case errors.As(err, &oe) && oe.Code == "invalid_request":
-		return &Failure{Class: ClassConcurrentRefresh, What: "Hydra refused the request (invalid_request); with a valid form this means the same refresh token is being used concurrently." + retried, Chain: ChainUnknown, Action: "make sure only one workflow refreshes this chain (keep the workflow's concurrency group, and do not copy the workflow into forks that share the secret); if the next run fails with invalid_grant, re-bootstrap", Err: err}
-	case errors.As(err, &oe):
-		return &Failure{Class: ClassHydraBadResponse, What: "Hydra answered an unexpected OAuth error (" + oe.Code + ")." + retried, Chain: ChainUnknown, Action: "retry once; if it persists, check the token-url and zone, then re-bootstrap", Err: err}
 	case errors.As(err, &ue):
 		chain := ChainUntouched
 		if ue.Status != 0 || attempts > 1 {
 			chain = ChainUnknown
 		}
-		return &Failure{Class: ClassHydraUnavailable, What: "the token endpoint was unavailable (transient)." + retried, Chain: chain, Action: "nothing if it happens once: the next scheduled run retries with the same stored token; if it fails with invalid_grant afterwards, re-bootstrap", Err: err}
+		return &Failure{Class: ClassHydraUnavailable, What: "the token endpoint was unavailable (transient)", Note: retried, Chain: chain, Action: "nothing if it happens once: the next scheduled run retries with the same stored token; if it fails with invalid_grant afterwards, re-bootstrap", Err: err}
+	case errors.As(err, &oe) && oe.Code == "invalid_grant":
+		return &Failure{Class: ClassRevoked, What: "Hydra refused the refresh token (invalid_grant): it was revoked, expired or already used, and Hydra revokes the whole chain when a used token is presented again", Note: retried, Chain: ChainDead, Action: rebootstrap, Err: err}
+	case errors.As(err, &oe) && (oe.Code == "invalid_client" || oe.Code == "unauthorized_client"):
+		return &Failure{Class: ClassInvalidClient, What: "Hydra rejected the OAuth client (" + oe.Code + ")", Chain: ChainUntouched, Action: "check the zone input (us or eu) and any client-id / token-url override: the client must be the one that issued the refresh token", Err: err}
+	case errors.As(err, &oe) && oe.Code == "invalid_request":
+		return &Failure{Class: ClassConcurrentRefresh, What: "Hydra refused the request (invalid_request); with a valid form this means the same refresh token is being used concurrently", Note: retried, Chain: ChainUnknown, Action: "make sure only one workflow refreshes this chain (keep the workflow's concurrency group, and do not copy the workflow into forks that share the secret); if the next run fails with invalid_grant, re-bootstrap", Err: err}
+	case errors.As(err, &oe):
+		return &Failure{Class: ClassHydraBadResponse, What: "Hydra answered an unexpected OAuth error (" + oe.Code + ")", Note: retried, Chain: ChainUnknown, Action: "retry once; if it persists, check the token-url and zone, then re-bootstrap", Err: err}
 	case errors.As(err, &re):
 		chain := ChainUnknown
 		if re.Status >= 300 && re.Status < 400 {
 			chain = ChainUntouched
 		}
-		return &Failure{Class: ClassHydraBadResponse, What: "the token endpoint answered something that is not a token." + retried, Chain: chain, Action: "check token-url (it must be Hydra's /oauth2/token, not a login page or proxy); if the next run fails with invalid_grant, the answer had consumed the token: re-bootstrap", Err: err}
+		return &Failure{Class: ClassHydraBadResponse, What: "the token endpoint answered something that is not a token", Note: retried, Chain: chain, Action: "check token-url (it must be Hydra's /oauth2/token, not a login page or proxy); if the next run fails with invalid_grant, the answer had consumed the token: re-bootstrap", Err: err}
 	case errors.Is(err, context.Canceled):
 		return &Failure{Class: ClassInternal, What: "the run was cancelled during the token exchange", Chain: ChainUnknown, Action: "re-run the workflow; if it fails with invalid_grant, re-bootstrap", Err: err}
 	}
-	return &Failure{Class: ClassInternal, What: "the token exchange failed unexpectedly." + retried, Chain: ChainUnknown, Action: "open an issue with this log", Err: err}
+	return &Failure{Class: ClassInternal, What: "the token exchange failed unexpectedly", Note: retried, Chain: ChainUnknown, Action: "open an issue with this log", Err: err}
 }

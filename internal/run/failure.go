@@ -77,12 +77,17 @@ type Failure struct {
 	Chain  Chain
 	Action string // what the user should do
 	Err    error  // the underlying error (already redacted of secrets by the printer)
+	// Note adds context, e.g. that a failing attempt was a retry.
+	Note string
 }
 
 func (f *Failure) Error() string {
 	msg := f.What
 	if f.Err != nil {
 		msg += ": " + f.Err.Error()
+	}
+	if f.Note != "" {
+		msg += " (" + f.Note + ")"
 	}
 	return msg
 }
