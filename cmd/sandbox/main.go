@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 
@@ -61,7 +60,7 @@ func realMain(ctx context.Context, args []string, w io.Writer) error {
 	defer os.RemoveAll(dir)
 	if *bin == "" {
 		fmt.Fprintln(w, "Building the action binary…")
-		if *bin, err = stack.Build(ctx, moduleDir(), dir); err != nil {
+		if *bin, err = stack.Build(ctx, stack.ModuleDir(), dir); err != nil {
 			return err
 		}
 	}
@@ -143,16 +142,3 @@ func redact(name, v string) string {
 	prefix, _, _ := strings.Cut(v, "_")
 	return fmt.Sprintf("%s_*** (%d characters)", prefix, len(v))
 }
-
-// moduleDir is the module root: the sandbox runs with go run from it.
-func moduleDir() string {
-	_, file, _, ok := runtime.Caller(0)
-	if ok {
-		if dir := filepath.Join(filepath.Dir(file), "..", ".."); fileExists(filepath.Join(dir, "go.mod")) {
-			return dir
-		}
-	}
-	return "."
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -243,7 +243,9 @@ func hydraCases() []*Case {
 	}
 	return []*Case{
 		{Name: "connection refused", Group: "hydra", WantExit: 12, WantAlive: true,
-			Setup: func(s *stack.Stack, in map[string]string) { in["token-url"] = "http://" + closedPort() + "/oauth2/token" }},
+			Setup: func(s *stack.Stack, in map[string]string) {
+				in["token-url"] = "http://" + closedPort() + "/oauth2/token"
+			}},
 		{Name: "503 with Retry-After, recovers", Group: "hydra", WantHydra: true, WantAlive: true,
 			Setup: hydraFault(hydraemu.Fault{Times: 2, Status: 503, Headers: map[string]string{"Retry-After": "1"}}), Check: rotated},
 		{Name: "500 forever: past the deadline", Group: "hydra", WantExit: 12, WantHydra: true, WantAlive: true,

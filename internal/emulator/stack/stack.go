@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -361,4 +362,16 @@ func Build(ctx context.Context, moduleDir, dir string) (string, error) {
 		return "", fmt.Errorf("failed to build the action: %v\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// ModuleDir is the root of this module when run with go run from a
+// checkout (the commands that build the action use it), else ".".
+func ModuleDir() string {
+	if _, file, _, ok := runtime.Caller(0); ok {
+		dir := filepath.Join(filepath.Dir(file), "..", "..", "..")
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+	}
+	return "."
 }
