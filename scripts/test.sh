@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: what .ci/run runs on a fresh machine (Go, gcc and git
+# present; everything else is installed here).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOTOOLCHAIN=local
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step "go vet"
+go vet ./...
+
+step "unit, emulator and end-to-end tests (go test -race -shuffle=on ./...)"
+go test -race -shuffle=on -timeout 20m ./...
+
+step "fault matrix"
+go run ./cmd/faultmatrix
+
+step "real Ory Hydra v2.3.0 suite"
+if [ -f test/realhydra/run.sh ]; then
+  bash test/realhydra/run.sh
+else
+  HYDRA_BIN=$(bash test/hydra/build.sh)
+  export HYDRA_BIN
+  go test -tags realhydra -race -count=1 -timeout 15m -v ./test/realhydra/
+fi
+
+step "all test steps passed"
