@@ -90,20 +90,20 @@ func New(opts Options) (*Client, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	inner := &http.Client{Timeout: orDefault(opts.AttemptTimeout, DefaultAttemptTimeout)}
+	inner := &http.Client{Timeout: retry.Or(opts.AttemptTimeout, DefaultAttemptTimeout)}
 	if opts.HTTPClient != nil {
 		cp := *opts.HTTPClient
 		inner = &cp
 		if inner.Timeout == 0 {
-			inner.Timeout = orDefault(opts.AttemptTimeout, DefaultAttemptTimeout)
+			inner.Timeout = retry.Or(opts.AttemptTimeout, DefaultAttemptTimeout)
 		}
 	}
 	inner.CheckRedirect = retry.NoRedirect
 	rc := retry.NewClient(inner, retry.Policy{
-		MaxAttempts:   orDefaultInt(opts.MaxAttempts, DefaultMaxAttempts),
-		WaitMin:       orDefault(opts.WaitMin, DefaultWaitMin),
-		WaitMax:       orDefault(opts.WaitMax, DefaultWaitMax),
-		MaxServerWait: orDefault(opts.MaxRateLimitWait, DefaultMaxRateLimitWait),
+		MaxAttempts:   retry.Or(opts.MaxAttempts, DefaultMaxAttempts),
+		WaitMin:       retry.Or(opts.WaitMin, DefaultWaitMin),
+		WaitMax:       retry.Or(opts.WaitMax, DefaultWaitMax),
+		MaxServerWait: retry.Or(opts.MaxRateLimitWait, DefaultMaxRateLimitWait),
 		Transient:     transientResponse,
 		ServerWait:    rateLimitWait,
 		Now:           opts.Now,
@@ -122,7 +122,7 @@ func New(opts Options) (*Client, error) {
 	if opts.UserAgent != "" {
 		gh.UserAgent = opts.UserAgent
 	}
-	return &Client{gh: gh, opts: opts, timeout: orDefault(opts.Timeout, DefaultTimeout)}, nil
+	return &Client{gh: gh, opts: opts, timeout: retry.Or(opts.Timeout, DefaultTimeout)}, nil
 }
 
 // authTransport adds the token to requests for the API host only, so a
@@ -201,20 +201,6 @@ func (c *Client) call(ctx context.Context, op string, fn func(ctx context.Contex
 		return nil
 	}
 	return newError(op, resp, err, trace, c.opts.Now())
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
-}
-
-func orDefaultInt(n, def int) int {
-	if n > 0 {
-		return n
-	}
-	return def
 }
 
 // ErrorKind classifies a GitHub failure for the caller to branch on.
@@ -300,7 +286,7 @@ func newError(op string, resp *github.Response, err error, trace *retry.Trace, n
 	switch {
 	case hr == nil:
 		e.Kind = KindUnavailable
-		e.Err = redactURLError(err)
+		e.Err = retry.RedactURLError(err)
 	case hr.StatusCode == http.StatusUnauthorized:
 		e.Kind = KindUnauthorized
 	case hr.StatusCode == http.StatusTooManyRequests, hr.StatusCode == http.StatusForbidden && isRateLimit(hr):
@@ -320,17 +306,4 @@ func newError(op string, resp *github.Response, err error, trace *retry.Trace, n
 		e.Message = fmt.Sprintf("redirect to %q refused (was the repository renamed or transferred?)", hr.Header.Get("Location"))
 	}
 	return e
-}
-
-// redactURLError keeps a transport error's message free of query strings.
-func redactURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		if u, perr := url.Parse(ue.URL); perr == nil {
-			u.RawQuery = ""
-			u.User = nil
-			return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
-		}
-	}
-	return err
 }

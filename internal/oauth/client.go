@@ -133,26 +133,26 @@ func (c *Client) exchange(ctx context.Context, form url.Values) (*Token, error) 
 	if c.Now != nil {
 		now = c.Now
 	}
-	timeout := orDefault(c.Timeout, DefaultTimeout)
+	timeout := retry.Or(c.Timeout, DefaultTimeout)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	ctx, trace := retry.WithTrace(ctx)
 
-	base := &http.Client{Timeout: orDefault(c.AttemptTimeout, DefaultAttemptTimeout)}
+	base := &http.Client{Timeout: retry.Or(c.AttemptTimeout, DefaultAttemptTimeout)}
 	if c.HTTPClient != nil {
 		cp := *c.HTTPClient
 		base = &cp
 		if base.Timeout == 0 {
-			base.Timeout = orDefault(c.AttemptTimeout, DefaultAttemptTimeout)
+			base.Timeout = retry.Or(c.AttemptTimeout, DefaultAttemptTimeout)
 		}
 	}
 	base.CheckRedirect = retry.NoRedirect
 
 	rc := retry.NewClient(base, retry.Policy{
-		MaxAttempts:   orDefaultInt(c.MaxAttempts, DefaultMaxAttempts),
-		WaitMin:       orDefault(c.WaitMin, DefaultWaitMin),
-		WaitMax:       orDefault(c.WaitMax, DefaultWaitMax),
-		MaxServerWait: orDefault(c.MaxRetryAfter, DefaultMaxRetryAfter),
+		MaxAttempts:   retry.Or(c.MaxAttempts, DefaultMaxAttempts),
+		WaitMin:       retry.Or(c.WaitMin, DefaultWaitMin),
+		WaitMax:       retry.Or(c.WaitMax, DefaultWaitMax),
+		MaxServerWait: retry.Or(c.MaxRetryAfter, DefaultMaxRetryAfter),
 		Transient:     transientStatus,
 		Now:           now,
 		OnRetry:       c.OnRetry,
@@ -172,7 +172,7 @@ func (c *Client) exchange(ctx context.Context, form url.Values) (*Token, error) 
 		if resp != nil {
 			resp.Body.Close()
 		}
-		return nil, &UnavailableError{Attempts: attempts, Status: trace.LastStatus(), Err: redactURLError(err), Why: trace.GaveUp()}
+		return nil, &UnavailableError{Attempts: attempts, Status: trace.LastStatus(), Err: retry.RedactURLError(err), Why: trace.GaveUp()}
 	}
 	defer resp.Body.Close()
 
@@ -199,33 +199,4 @@ func (c *Client) exchange(ctx context.Context, form url.Values) (*Token, error) 
 func transientStatus(resp *http.Response) bool {
 	return resp.StatusCode == http.StatusTooManyRequests ||
 		(resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented)
-}
-
-// redactURLError drops the query string from a *url.Error so nothing from a
-// URL reaches a message (the token endpoint URL should have none, but a
-// user-supplied token-url might).
-func redactURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		if u, perr := url.Parse(ue.URL); perr == nil {
-			u.RawQuery = ""
-			u.User = nil
-			return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
-		}
-	}
-	return err
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
-}
-
-func orDefaultInt(n, def int) int {
-	if n > 0 {
-		return n
-	}
-	return def
 }

@@ -21,6 +21,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -244,4 +245,26 @@ func RetryAfter(resp *http.Response, now time.Time) (time.Duration, bool) {
 		return max(t.Sub(now), 0), true
 	}
 	return 0, false
+}
+
+// RedactURLError drops the query string and user info from a *url.Error's
+// URL, so nothing from a URL reaches a message.
+func RedactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			u.RawQuery = ""
+			u.User = nil
+			return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
+		}
+	}
+	return err
+}
+
+// Or returns v when it is positive, else def.
+func Or[T time.Duration | int](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
 }
