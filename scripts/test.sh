@@ -25,4 +25,10 @@ else
   go test -tags realhydra -race -count=1 -timeout 15m -v ./test/realhydra/
 fi
 
+step "container build and run check (podman, as the runner runs the action)"
+bash scripts/container/check.sh
+
+step "actionlint"
+go run github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+
 step "all test steps passed"

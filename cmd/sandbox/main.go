@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/amplitude/wizard-oauth-refresh/internal/emulator/githubemu"
 	"github.com/amplitude/wizard-oauth-refresh/internal/emulator/stack"
@@ -40,8 +41,12 @@ func realMain(ctx context.Context, args []string, w io.Writer) error {
 	serve := fs.Bool("serve", false, "start the emulators, print their endpoints and a seeded refresh token as one JSON line, and wait for a signal")
 	runs := fs.Int("runs", 2, "how many scheduled runs to make")
 	bin := fs.String("bin", "", "action binary to run (default: build it from this module)")
+	checkOutput := fs.String("check-output", "", "check a GITHUB_OUTPUT file written by a run against --serve (used by the container check) and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *checkOutput != "" {
+		return checkOutputFile(*checkOutput, w)
 	}
 	s, err := stack.Start(stack.Options{})
 	if err != nil {
@@ -110,7 +115,8 @@ func realMain(ctx context.Context, args []string, w io.Writer) error {
 
 // serveMode keeps the emulators up for outside callers (the container check).
 func serveMode(ctx context.Context, s *stack.Stack, w io.Writer) error {
-	info := map[string]string{
+	info := map[string]any{
+		"run_id":        stack.RunID,
 		"api_url":       s.GitHubURL,
 		"token_url":     s.TokenURL(),
 		"client_id":     stack.ClientID,
@@ -141,4 +147,31 @@ func redact(name, v string) string {
 	}
 	prefix, _, _ := strings.Cut(v, "_")
 	return fmt.Sprintf("%s_*** (%d characters)", prefix, len(v))
+}
+
+// checkOutputFile checks the outputs of one successful refresh.
+func checkOutputFile(path string, w io.Writer) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	out, err := stack.ParseOutputs(string(b))
+	if err != nil {
+		return err
+	}
+	var problems []string
+	if out["refreshed"] != "true" || out["rotated"] != "true" {
+		problems = append(problems, fmt.Sprintf("refreshed=%q rotated=%q, want true/true", out["refreshed"], out["rotated"]))
+	}
+	if out["access-token"] == "" {
+		problems = append(problems, "access-token output is empty")
+	}
+	if _, err := time.Parse(time.RFC3339, out["expires-at"]); err != nil {
+		problems = append(problems, fmt.Sprintf("expires-at %q is not RFC 3339", out["expires-at"]))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	fmt.Fprintln(w, "outputs OK: refreshed, rotated, access-token set, expires-at", out["expires-at"])
+	return nil
 }
