@@ -277,7 +277,10 @@ func (s *Stack) Run(ctx context.Context, bin, dir string, inputs map[string]stri
 	s.nextRun++
 	runID := RunID + s.nextRun
 	s.mu.Unlock()
-	s.GitHub.AddRun(Repo, runID, time.Now())
+	// GitHub's timestamps have whole seconds, and the stale-secret guard
+	// treats a secret written in the second its run started as stale: a
+	// scheduled run starts at least a second after the previous one wrote.
+	s.GitHub.AddRun(Repo, runID, time.Now().Add(time.Second))
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + ws,
