@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -17,10 +18,14 @@ import (
 // recorder collects observations for the final summary (and, if
 // REALHYDRA_OBSERVATIONS_JSON names a file, writes them there as JSON).
 type recorder struct {
-	mu      sync.Mutex
-	start   time.Time
-	Version string   `json:"version"`
-	Probes  []*probe `json:"probes"`
+	mu    sync.Mutex
+	start time.Time
+	Title string `json:"title"`
+	// JSONSuffix, if set, is inserted before the extension of
+	// REALHYDRA_OBSERVATIONS_JSON (several recorders in one run).
+	JSONSuffix string   `json:"-"`
+	Version    string   `json:"version"`
+	Probes     []*probe `json:"probes"`
 }
 
 type probe struct {
@@ -28,10 +33,13 @@ type probe struct {
 	Duration time.Duration `json:"duration_ns"`
 	Lines    []string      `json:"lines"`
 	Failed   bool          `json:"failed"`
+	Skipped  bool          `json:"skipped"`
 	Ran      bool          `json:"ran"`
 }
 
-func newRecorder() *recorder { return &recorder{start: time.Now()} }
+func newRecorder() *recorder {
+	return &recorder{start: time.Now(), Title: "real Hydra behaviour summary"}
+}
 
 // run runs fn as subtest name and records its notes and timing.
 func (r *recorder) run(t *testing.T, name string, fn func(t *testing.T, p *probe)) {
@@ -46,6 +54,7 @@ func (r *recorder) run(t *testing.T, name string, fn func(t *testing.T, p *probe
 		defer func() {
 			p.Duration = time.Since(start)
 			p.Failed = t.Failed()
+			p.Skipped = t.Skipped()
 		}()
 		fn(t, p)
 	})
@@ -61,7 +70,7 @@ func (p *probe) note(t *testing.T, format string, args ...any) {
 
 func (r *recorder) summary(t *testing.T) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n==================== real Hydra behaviour summary ====================\n")
+	fmt.Fprintf(&b, "\n==================== %s ====================\n", r.Title)
 	fmt.Fprintf(&b, "hydra version:\n  %s\n", strings.ReplaceAll(r.Version, "\n", "\n  "))
 	for _, p := range r.Probes {
 		status := "ok"
@@ -69,8 +78,11 @@ func (r *recorder) summary(t *testing.T) {
 			fmt.Fprintf(&b, "\n--- %s [not run]\n", p.Name)
 			continue
 		}
-		if p.Failed {
+		switch {
+		case p.Failed:
 			status = "FAILED"
+		case p.Skipped:
+			status = "SKIPPED"
 		}
 		fmt.Fprintf(&b, "\n--- %s [%s, %s]\n", p.Name, status, p.Duration.Round(time.Millisecond))
 		for _, l := range p.Lines {
@@ -78,9 +90,13 @@ func (r *recorder) summary(t *testing.T) {
 		}
 	}
 	fmt.Fprintf(&b, "\ntotal: %s\n", time.Since(r.start).Round(time.Millisecond))
-	fmt.Fprintf(&b, "=======================================================================\n")
+	fmt.Fprintf(&b, "%s\n", strings.Repeat("=", 42+len(r.Title)))
 	t.Log(b.String())
 	if path := os.Getenv("REALHYDRA_OBSERVATIONS_JSON"); path != "" {
+		if r.JSONSuffix != "" {
+			ext := filepath.Ext(path)
+			path = strings.TrimSuffix(path, ext) + "-" + r.JSONSuffix + ext
+		}
 		data, err := json.MarshalIndent(r, "", "  ")
 		if err == nil {
 			err = os.WriteFile(path, data, 0o644)
