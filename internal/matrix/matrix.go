@@ -37,11 +37,6 @@ type Case struct {
 	// WantAlive: does the stored refresh token work afterwards? (For a
 	// recovery-record case: after the record is restored.)
 	WantAlive bool
-	// Unavoidable, set exactly when WantAlive is false, says in a few words
-	// why no client could have kept the chain in this case (e.g. Hydra
-	// committed the rotation and its answer was lost). A lost chain without
-	// it counts as an avoidable loss in the tally.
-	Unavoidable string
 	// Check makes case-specific assertions.
 	Check func(s *stack.Stack, o *stack.Outcome) error
 }
@@ -74,7 +69,6 @@ func Run(ctx context.Context, bin, dir string, c *Case) *Row {
 		return row
 	}
 	defer s.Close()
-	defer release(s)
 	in := s.Inputs()
 	for k, v := range fast {
 		in[k] = v
@@ -82,11 +76,7 @@ func Run(ctx context.Context, bin, dir string, c *Case) *Row {
 	if c.Setup != nil {
 		c.Setup(s, in)
 	}
-	// A case's setup may use the token endpoint itself (another run
-	// spending the token): only requests made during the run count.
-	before := tokenRequestCount(s)
 	o, err := s.Run(ctx, bin, dir, in, c.Env...)
-	settle(s)
 	if err != nil {
 		row.Problems = append(row.Problems, err.Error())
 		if o == nil {
@@ -100,12 +90,11 @@ func Run(ctx context.Context, bin, dir string, c *Case) *Row {
 	if o.ExitCode != 0 {
 		row.Class = run.Class(o.ExitCode).String()
 	}
-	// The emulator logs a request when its handler returns, which for an
-	// abandoned request can be just after the binary exits: give it a moment.
-	for deadline := time.Now().Add(2 * time.Second); c.WantHydra && tokenRequestCount(s) == before && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
+	for _, r := range s.Hydra.Requests() {
+		if r.Endpoint == hydraemu.PathToken {
+			row.HydraCalled = true
+		}
 	}
-	row.HydraCalled = tokenRequestCount(s) > before
 
 	// Case checks first: a recovery case restores the record there.
 	if c.Check != nil {
@@ -114,10 +103,7 @@ func Run(ctx context.Context, bin, dir string, c *Case) *Row {
 		}
 	}
 	row.ChainAlive = alive(s, in)
-	// The secret inputs count as secrets too (a case may pass its own), and
-	// so does anything a case registered (a password in a URL, say).
-	secrets := append(s.Secrets(), in["refresh-token"], in["github-token"])
-	row.Leaks = Leaks(append(secrets, extraSecrets(s)...), o)
+	row.Leaks = Leaks(s.Secrets(), o)
 	if row.Exit != c.WantExit {
 		row.Problems = append(row.Problems, fmt.Sprintf("exit %d, want %d", row.Exit, c.WantExit))
 	}
@@ -133,28 +119,7 @@ func Run(ctx context.Context, bin, dir string, c *Case) *Row {
 	if c.WantExit != 0 && !strings.Contains(o.Stdout, "::error title=") {
 		row.Problems = append(row.Problems, "no ::error:: annotation")
 	}
-	// The annotation must never call a lost chain safe.
-	if !row.ChainAlive {
-		for _, claim := range []string{"Chain untouched", "Chain alive"} {
-			if strings.Contains(o.Stdout, claim) {
-				row.Problems = append(row.Problems, fmt.Sprintf("the chain is lost but the annotation says %q", claim))
-			}
-		}
-	}
-	if (c.Unavoidable != "") == c.WantAlive {
-		row.Problems = append(row.Problems, "a case that expects a lost chain must say why it is unavoidable (and only such a case)")
-	}
 	return row
-}
-
-func tokenRequestCount(s *stack.Stack) int {
-	n := 0
-	for _, r := range s.Hydra.Requests() {
-		if r.Endpoint == hydraemu.PathToken {
-			n++
-		}
-	}
-	return n
 }
 
 // alive reports whether the refresh token stored in the run's target (as
@@ -163,9 +128,6 @@ func alive(s *stack.Stack, in map[string]string) bool {
 	scope := githubemu.RepoScope(stack.Repo)
 	if env := in["environment"]; env != "" {
 		scope = githubemu.EnvScope(stack.Repo, env)
-	}
-	if org := in["organization"]; org != "" {
-		scope = githubemu.OrgScope(org)
 	}
 	name := "WIZARD_REFRESH_TOKEN"
 	if n := in["refresh-token-secret"]; n != "" {
@@ -190,7 +152,10 @@ func Leaks(secrets []string, o *stack.Outcome) []string {
 			stdout = append(stdout, line)
 		}
 	}
-	outputs := withoutOutput(o.OutputFile, "access-token")
+	outputs := o.OutputFile
+	if at := o.Outputs["access-token"]; at != "" {
+		outputs = strings.ReplaceAll(outputs, at, "")
+	}
 	streams := map[string]string{
 		"stdout":  strings.Join(stdout, "\n"),
 		"stderr":  o.Stderr,
@@ -198,12 +163,7 @@ func Leaks(secrets []string, o *stack.Outcome) []string {
 		"outputs": outputs,
 	}
 	var leaks []string
-	seen := map[string]bool{}
 	for _, sec := range secrets {
-		if sec == "" || seen[sec] {
-			continue
-		}
-		seen[sec] = true
 		forms := []string{
 			base64.StdEncoding.EncodeToString([]byte(sec)),
 			base64.RawStdEncoding.EncodeToString([]byte(sec)),
@@ -226,31 +186,11 @@ func Leaks(secrets []string, o *stack.Outcome) []string {
 	return leaks
 }
 
-// withoutOutput drops one output (name=value, or a name<<DELIM heredoc)
-// from a GITHUB_OUTPUT file, keeping every other line.
-func withoutOutput(file, name string) string {
-	var kept []string
-	lines := strings.Split(file, "\n")
-	for i := 0; i < len(lines); i++ {
-		line := lines[i]
-		if strings.HasPrefix(line, name+"=") {
-			continue
-		}
-		if delim, ok := strings.CutPrefix(line, name+"<<"); ok && delim != "" {
-			for i++; i < len(lines) && lines[i] != delim; i++ {
-			}
-			continue
-		}
-		kept = append(kept, line)
-	}
-	return strings.Join(kept, "\n")
-}
-
 // Table renders rows as a Markdown table with a closing tally.
 func Table(rows []*Row) string {
 	var b strings.Builder
 	b.WriteString("| # | Group | Case | Class | Exit | Hydra called | Chain alive | Leaks | Result |\n|---|---|---|---|---|---|---|---|---|\n")
-	pass, leaks, lost, unavoidable := 0, 0, 0, 0
+	pass, leaks, lost := 0, 0, 0
 	for i, r := range rows {
 		result := "pass"
 		if r.Pass() {
@@ -259,19 +199,12 @@ func Table(rows []*Row) string {
 			result = "FAIL: " + strings.Join(r.Problems, "; ")
 		}
 		leaks += len(r.Leaks)
-		chain := yesNo(r.ChainAlive)
-		switch {
-		case r.ChainAlive:
-		case r.Case.Unavoidable != "":
-			unavoidable++
-			chain = "no: unavoidable (" + r.Case.Unavoidable + ")"
-		default:
+		if !r.ChainAlive && r.Case.WantAlive {
 			lost++
 		}
-		esc := strings.NewReplacer("|", "\\|", "\n", " ")
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %d | %s | %s | %d | %s |\n", i+1, r.Case.Group, esc.Replace(r.Case.Name), r.Class, r.Exit, yesNo(r.HydraCalled), esc.Replace(chain), len(r.Leaks), esc.Replace(result))
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %d | %s | %s | %d | %s |\n", i+1, r.Case.Group, r.Case.Name, r.Class, r.Exit, yesNo(r.HydraCalled), yesNo(r.ChainAlive), len(r.Leaks), strings.ReplaceAll(result, "|", "\\|"))
 	}
-	fmt.Fprintf(&b, "\n%d cases: %d passed, %d failed; %d leaks; %d avoidable chain losses (%d unavoidable, explained in their rows).\n", len(rows), pass, len(rows)-pass, leaks, lost, unavoidable)
+	fmt.Fprintf(&b, "\n%d cases: %d passed, %d failed; %d leaks; %d avoidable chain losses.\n", len(rows), pass, len(rows)-pass, leaks, lost)
 	return b.String()
 }
 

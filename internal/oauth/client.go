@@ -61,9 +61,6 @@ type UnavailableError struct {
 	Err error
 	// Why says why retrying stopped.
 	Why string
-	// MaybeSent is false when no attempt reached the server (every one
-	// failed to resolve or connect): the refresh token was not presented.
-	MaybeSent bool
 }
 
 func (e *UnavailableError) Error() string {
@@ -175,21 +172,21 @@ func (c *Client) exchange(ctx context.Context, form url.Values) (*Token, error) 
 		if resp != nil {
 			resp.Body.Close()
 		}
-		return nil, &UnavailableError{Attempts: attempts, Status: trace.LastStatus(), Err: retry.RedactURLError(err), Why: trace.GaveUp(), MaybeSent: trace.MaybeSent()}
+		return nil, &UnavailableError{Attempts: attempts, Status: trace.LastStatus(), Err: retry.RedactURLError(err), Why: trace.GaveUp()}
 	}
 	defer resp.Body.Close()
 
 	body, truncated, err := readBody(resp.Body)
 	if err != nil {
 		// The answer was cut mid-body: the exchange may have happened.
-		return nil, &UnavailableError{Attempts: attempts, Status: resp.StatusCode, Err: fmt.Errorf("failed to read token response: %w", err), MaybeSent: true}
+		return nil, &UnavailableError{Attempts: attempts, Status: resp.StatusCode, Err: fmt.Errorf("failed to read token response: %w", err)}
 	}
 	tok, err := ParseResponse(resp.StatusCode, resp.Header, body, truncated, sent)
 	if err != nil {
 		if transientStatus(resp) {
 			// Still 429/5xx when retrying stopped (server_error and
 			// temporarily_unavailable bodies included).
-			return nil, &UnavailableError{Attempts: attempts, Status: resp.StatusCode, Err: err, Why: trace.GaveUp(), MaybeSent: true}
+			return nil, &UnavailableError{Attempts: attempts, Status: resp.StatusCode, Err: err, Why: trace.GaveUp()}
 		}
 		return nil, &AttemptsError{Attempts: attempts, Err: err}
 	}

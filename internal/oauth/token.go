@@ -107,25 +107,28 @@ type tokenJSON struct {
 }
 
 // expiresIn accepts a JSON number or a numeric string (some servers send
-// "3600"). Anything else (a word, a negative number, an object) reads as
-// unknown (0), like a missing expires_in: the caller then stores the
-// current time as the expiry so the next run refreshes. Refusing the
-// answer instead would drop a rotated refresh token, and with it the chain,
-// over a field that only says when to refresh next.
+// "3600").
 type expiresIn int64
 
 func (e *expiresIn) UnmarshalJSON(b []byte) error {
-	*e = 0
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
 	s := string(b)
-	if len(s) > 0 && s[0] == '"' {
-		if json.Unmarshal(b, &s) != nil {
-			return nil
+	if s[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
 		}
 		s = strings.TrimSpace(s)
+		if s == "" {
+			return nil
+		}
 	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil && f > 0 && f <= 1<<40 {
-		*e = expiresIn(f)
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 || f > 1<<40 {
+		return fmt.Errorf("expires_in %q is not a positive number of seconds", s)
 	}
+	*e = expiresIn(f)
 	return nil
 }
 

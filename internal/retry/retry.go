@@ -20,7 +20,6 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -60,27 +59,6 @@ type Trace struct {
 	lastStatus int
 	lastErr    error
 	gaveUp     string
-	sent       bool
-}
-
-// MaybeSent reports whether any attempt may have reached the server: it
-// got an answer, or failed after the connection was made (a reset, a
-// timeout). False means every attempt failed to connect (DNS, refused).
-func (t *Trace) MaybeSent() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.sent
-}
-
-// NeverSent reports whether a transport error happened before the request
-// could reach the server: a DNS failure or a failed dial.
-func NeverSent(err error) bool {
-	var dns *net.DNSError
-	if errors.As(err, &dns) {
-		return true
-	}
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // Attempts is the number of attempts made.
@@ -153,9 +131,6 @@ func NewClient(base *http.Client, p Policy) *retryablehttp.Client {
 		attempt := t.attempts
 		if resp != nil {
 			t.lastStatus = resp.StatusCode
-		}
-		if resp != nil || (err != nil && !NeverSent(err)) {
-			t.sent = true
 		}
 		t.lastErr = err
 		t.mu.Unlock()

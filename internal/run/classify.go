@@ -64,13 +64,11 @@ func hydraFailure(err error) *Failure {
 	var re *oauth.ResponseError
 	switch {
 	case errors.As(err, &ue):
-		// Untouched only when no attempt got through (DNS, refused); an
-		// answer, a reset or a timeout after sending may have rotated.
-		chain, note := ChainUntouched, ""
-		if ue.Status != 0 || ue.MaybeSent {
-			chain, note = ChainUnknown, retried
+		chain := ChainUntouched
+		if ue.Status != 0 || attempts > 1 {
+			chain = ChainUnknown
 		}
-		return &Failure{Class: ClassHydraUnavailable, What: "the token endpoint was unavailable (transient)", Note: note, Chain: chain, Action: "nothing if it happens once: the next scheduled run retries with the same stored token; if it fails with invalid_grant afterwards, re-bootstrap", Err: err}
+		return &Failure{Class: ClassHydraUnavailable, What: "the token endpoint was unavailable (transient)", Note: retried, Chain: chain, Action: "nothing if it happens once: the next scheduled run retries with the same stored token; if it fails with invalid_grant afterwards, re-bootstrap", Err: err}
 	case errors.As(err, &oe) && oe.Code == "invalid_grant":
 		return &Failure{Class: ClassRevoked, What: "Hydra refused the refresh token (invalid_grant): it was revoked, expired or already used, and Hydra revokes the whole chain when a used token is presented again", Note: retried, Chain: ChainDead, Action: rebootstrap, Err: err}
 	case errors.As(err, &oe) && (oe.Code == "invalid_client" || oe.Code == "unauthorized_client"):

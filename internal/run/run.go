@@ -335,12 +335,8 @@ func (r *runner) stale(p *preflight) (string, bool) {
 	case p.rtMeta == nil || p.runStart.IsZero():
 		return "", false
 	}
-	// GitHub's timestamps have whole seconds: a secret written in the
-	// second the run started may have been written after it, so "not
-	// before" counts as stale (a needless skip costs one hour; reuse costs
-	// the chain).
-	if !p.rtMeta.UpdatedAt.Before(p.runStart) {
-		return fmt.Sprintf("secret %s was updated at %s, not before this run started at %s: another run has rotated the refresh token this run holds, and presenting it again would be reuse, which revokes the whole chain", r.cfg.RefreshTokenSecret, p.rtMeta.UpdatedAt.UTC().Format(time.RFC3339), p.runStart.UTC().Format(time.RFC3339)), true
+	if p.rtMeta.UpdatedAt.After(p.runStart) {
+		return fmt.Sprintf("secret %s was updated at %s, after this run started at %s: another run has rotated the refresh token this run holds, and presenting it again would be reuse, which revokes the whole chain", r.cfg.RefreshTokenSecret, p.rtMeta.UpdatedAt.UTC().Format(time.RFC3339), p.runStart.UTC().Format(time.RFC3339)), true
 	}
 	return "", false
 }
@@ -372,7 +368,7 @@ func (r *runner) refresh(ctx context.Context) (*oauth.Token, error) {
 func (r *runner) expiry(tok *oauth.Token) time.Time {
 	exp := tok.Expiry
 	if exp.IsZero() {
-		r.rt.Warningf("No expires_in", "The token endpoint gave no usable expires_in; storing the current time as the expiry so the next run refreshes.")
+		r.rt.Warningf("No expires_in", "The token endpoint gave no expires_in; storing the current time as the expiry so the next run refreshes.")
 		exp = r.now().UTC().Truncate(time.Second)
 	}
 	if r.cfg.IDTokenSecret != "" && tok.IDToken != "" && !tok.IDTokenExpiry.IsZero() && tok.IDTokenExpiry.Before(exp) {
