@@ -2,6 +2,8 @@ module github.com/amplitude/wizard-oauth-refresh
 
 go 1.26.8
 
+toolchain go1.26.10
+
 require (
 	github.com/google/go-github/v62 v62.0.0
 	github.com/hashicorp/go-retryablehttp v0.7.8
