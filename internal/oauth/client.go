@@ -38,6 +38,10 @@ type Client struct {
 	Now func() time.Time
 	// OnRetry is told about each retry (for logging).
 	OnRetry func(attempt, status int, err error, wait time.Duration)
+	// BeforeRetry runs right before a retry is sent; an error stops the
+	// exchange without presenting the token again (the error is returned,
+	// wrapped in *retry.StoppedError inside an *AttemptsError).
+	BeforeRetry func(ctx context.Context) error
 }
 
 // Defaults for an hourly job: a Hydra blip gets a minute to pass; a longer
@@ -61,6 +65,9 @@ type UnavailableError struct {
 	Err error
 	// Why says why retrying stopped.
 	Why string
+	// MaybeSent is false when no attempt reached the server (every one
+	// failed to resolve or connect): the refresh token was not presented.
+	MaybeSent bool
 }
 
 func (e *UnavailableError) Error() string {
@@ -156,6 +163,7 @@ func (c *Client) exchange(ctx context.Context, form url.Values) (*Token, error) 
 		Transient:     transientStatus,
 		Now:           now,
 		OnRetry:       c.OnRetry,
+		BeforeRetry:   c.BeforeRetry,
 	})
 
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, c.TokenURL, strings.NewReader(form.Encode()))
@@ -172,21 +180,25 @@ func (c *Client) exchange(ctx context.Context, form url.Values) (*Token, error) 
 		if resp != nil {
 			resp.Body.Close()
 		}
-		return nil, &UnavailableError{Attempts: attempts, Status: trace.LastStatus(), Err: retry.RedactURLError(err), Why: trace.GaveUp()}
+		var stopped *retry.StoppedError
+		if errors.As(err, &stopped) {
+			return nil, &AttemptsError{Attempts: attempts, Err: stopped}
+		}
+		return nil, &UnavailableError{Attempts: attempts, Status: trace.LastStatus(), Err: retry.RedactURLError(err), Why: trace.GaveUp(), MaybeSent: trace.MaybeSent()}
 	}
 	defer resp.Body.Close()
 
 	body, truncated, err := readBody(resp.Body)
 	if err != nil {
 		// The answer was cut mid-body: the exchange may have happened.
-		return nil, &UnavailableError{Attempts: attempts, Status: resp.StatusCode, Err: fmt.Errorf("failed to read token response: %w", err)}
+		return nil, &UnavailableError{Attempts: attempts, Status: resp.StatusCode, Err: fmt.Errorf("failed to read token response: %w", err), MaybeSent: true}
 	}
 	tok, err := ParseResponse(resp.StatusCode, resp.Header, body, truncated, sent)
 	if err != nil {
 		if transientStatus(resp) {
 			// Still 429/5xx when retrying stopped (server_error and
 			// temporarily_unavailable bodies included).
-			return nil, &UnavailableError{Attempts: attempts, Status: resp.StatusCode, Err: err, Why: trace.GaveUp()}
+			return nil, &UnavailableError{Attempts: attempts, Status: resp.StatusCode, Err: err, Why: trace.GaveUp(), MaybeSent: true}
 		}
 		return nil, &AttemptsError{Attempts: attempts, Err: err}
 	}

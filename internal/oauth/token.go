@@ -107,28 +107,25 @@ type tokenJSON struct {
 }
 
 // expiresIn accepts a JSON number or a numeric string (some servers send
-// "3600").
+// "3600"). Anything else (a word, a negative number, an object) reads as
+// unknown (0), like a missing expires_in: the caller then stores the
+// current time as the expiry so the next run refreshes. Refusing the
+// answer instead would drop a rotated refresh token, and with it the chain,
+// over a field that only says when to refresh next.
 type expiresIn int64
 
 func (e *expiresIn) UnmarshalJSON(b []byte) error {
-	if len(b) == 0 || string(b) == "null" {
-		return nil
-	}
+	*e = 0
 	s := string(b)
-	if s[0] == '"' {
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		s = strings.TrimSpace(s)
-		if s == "" {
+	if len(s) > 0 && s[0] == '"' {
+		if json.Unmarshal(b, &s) != nil {
 			return nil
 		}
+		s = strings.TrimSpace(s)
 	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 || f > 1<<40 {
-		return fmt.Errorf("expires_in %q is not a positive number of seconds", s)
+	if f, err := strconv.ParseFloat(s, 64); err == nil && f > 0 && f <= 1<<40 {
+		*e = expiresIn(f)
 	}
-	*e = expiresIn(f)
 	return nil
 }
 

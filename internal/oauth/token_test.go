@@ -61,8 +61,11 @@ func TestParseResponse(t *testing.T) {
 		{name: "malformed json", status: 200, header: jsonHdr, body: `{"access_token":`, wantErr: "malformed JSON"},
 		{name: "missing access_token", status: 200, header: jsonHdr, body: `{"refresh_token":"rt"}`, wantErr: "no access_token"},
 		{name: "wrong token_type", status: 200, header: jsonHdr, body: `{"access_token":"at","token_type":"mac"}`, wantErr: "not bearer"},
-		{name: "bad expires_in", status: 200, header: jsonHdr, body: `{"access_token":"at","expires_in":"soon"}`, wantErr: "malformed JSON"},
-		{name: "negative expires_in", status: 200, header: jsonHdr, body: `{"access_token":"at","expires_in":-5}`, wantErr: "malformed JSON"},
+		// A useless expires_in reads as unknown: the answer (and a rotated
+		// refresh token in it) is kept.
+		{name: "bad expires_in", status: 200, header: jsonHdr, body: `{"access_token":"at","refresh_token":"rt","expires_in":"soon"}`, want: &Token{AccessToken: "at", RefreshToken: "rt"}},
+		{name: "negative expires_in", status: 200, header: jsonHdr, body: `{"access_token":"at","expires_in":-5}`, want: &Token{AccessToken: "at"}},
+		{name: "expires_in an object", status: 200, header: jsonHdr, body: `{"access_token":"at","expires_in":{"s":1}}`, want: &Token{AccessToken: "at"}},
 		{name: "oversize body", status: 200, header: jsonHdr, body: `{"access_token":"at"}`, truncated: true, wantErr: "larger than"},
 		{name: "redirect", status: 302, header: http.Header{"Location": {"https://login.example/"}}, wantErr: "redirect"},
 	}

@@ -20,6 +20,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -50,7 +51,19 @@ type Policy struct {
 	// OnRetry is told about each retry before its wait (for logging; it must
 	// not print request or response bodies).
 	OnRetry func(attempt int, status int, err error, wait time.Duration)
+	// BeforeRetry runs after the wait, right before a retry is sent. An
+	// error stops retrying: the request is not sent again, and the error is
+	// returned (wrapping it in *StoppedError).
+	BeforeRetry func(ctx context.Context) error
 }
+
+// StoppedError is returned when Policy.BeforeRetry refused a retry.
+type StoppedError struct {
+	Err error
+}
+
+func (e *StoppedError) Error() string { return "retry stopped: " + e.Err.Error() }
+func (e *StoppedError) Unwrap() error { return e.Err }
 
 // Trace records what happened to one logical request across its attempts.
 type Trace struct {
@@ -59,6 +72,27 @@ type Trace struct {
 	lastStatus int
 	lastErr    error
 	gaveUp     string
+	sent       bool
+}
+
+// MaybeSent reports whether any attempt may have reached the server: it
+// got an answer, or failed after the connection was made (a reset, a
+// timeout). False means every attempt failed to connect (DNS, refused).
+func (t *Trace) MaybeSent() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sent
+}
+
+// NeverSent reports whether a transport error happened before the request
+// could reach the server: a DNS failure or a failed dial.
+func NeverSent(err error) bool {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // Attempts is the number of attempts made.
@@ -132,6 +166,9 @@ func NewClient(base *http.Client, p Policy) *retryablehttp.Client {
 		if resp != nil {
 			t.lastStatus = resp.StatusCode
 		}
+		if resp != nil || (err != nil && !NeverSent(err)) {
+			t.sent = true
+		}
 		t.lastErr = err
 		t.mu.Unlock()
 
@@ -162,6 +199,15 @@ func NewClient(base *http.Client, p Policy) *retryablehttp.Client {
 			p.OnRetry(attempt, status, err, wait)
 		}
 		return true, nil
+	}
+	if p.BeforeRetry != nil {
+		c.PrepareRetry = func(req *http.Request) error {
+			if err := p.BeforeRetry(req.Context()); err != nil {
+				traceFrom(req.Context()).setGaveUp("a check before the retry stopped it")
+				return &StoppedError{Err: err}
+			}
+			return nil
+		}
 	}
 	c.Backoff = func(_, _ time.Duration, i int, resp *http.Response) time.Duration {
 		wait, _ := p.wait(i+1, resp)

@@ -2,8 +2,10 @@ package retry
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,5 +90,38 @@ func TestNoRedirect(t *testing.T) {
 	resp.Body.Close()
 	if got, want := resp.StatusCode, http.StatusFound; got != want {
 		t.Fatalf("status = %d, want %d (redirect followed?)", got, want)
+	}
+}
+
+func TestBeforeRetryStops(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	stop := errors.New("someone else rotated")
+	var checks atomic.Int32
+	c := NewClient(&http.Client{}, Policy{MaxAttempts: 5, WaitMin: time.Millisecond, WaitMax: time.Millisecond,
+		Transient: func(r *http.Response) bool { return r.StatusCode >= 500 },
+		BeforeRetry: func(context.Context) error {
+			if checks.Add(1) == 2 {
+				return stop
+			}
+			return nil
+		}})
+	req, _ := retryablehttp.NewRequest(http.MethodPost, srv.URL, strings.NewReader("x"))
+	resp, err := c.Do(req)
+	if resp != nil {
+		resp.Body.Close()
+	}
+	var stopped *StoppedError
+	if !errors.As(err, &stopped) || !errors.Is(err, stop) {
+		t.Fatalf("err = %v, want a StoppedError wrapping the check's error", err)
+	}
+	// First attempt, one allowed retry, then the check refuses the third.
+	if got, want := n.Load(), int32(2); got != want {
+		t.Fatalf("requests = %d, want %d", got, want)
 	}
 }

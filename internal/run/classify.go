@@ -29,6 +29,10 @@ func githubFailure(err error, t ghsecrets.Target, beforeHydra bool) *Failure {
 		f.Class = ClassGitHubPermission
 		f.What = "the github-token may not manage Actions secrets of " + t.String() + " (403)"
 		f.Action = "grant the token Secrets: read and write on this repository (organization secrets need the organization's Secrets permission; the default GITHUB_TOKEN can never write secrets)"
+	case ghsecrets.KindMoved:
+		f.Class = ClassGitHubNotFound
+		f.What = t.String() + " answered with a redirect: the repository was renamed or transferred"
+		f.Action = "set the repository input to the repository's new owner/name (redirects are not followed, so the token never goes elsewhere)"
 	case ghsecrets.KindNotFound:
 		f.Class = ClassGitHubNotFound
 		f.What = t.String() + " was not found, or the github-token cannot see it (404)"
@@ -62,13 +66,18 @@ func hydraFailure(err error) *Failure {
 	var oe *oauth.Error
 	var ue *oauth.UnavailableError
 	var re *oauth.ResponseError
+	var sup *SupersededError
 	switch {
+	case errors.As(err, &sup):
+		return &Failure{Class: ClassConcurrentRefresh, What: "the token exchange failed and, before retrying, this run found that another run had stored a new refresh token; it stopped instead of presenting the old one again (that would be reuse, which revokes the whole chain)", Chain: ChainAlive, Action: "nothing for this run; keep the workflow's concurrency group so two runs never refresh the same token at once, and do not run a copy of the workflow in forks that share the secret", Err: err}
 	case errors.As(err, &ue):
-		chain := ChainUntouched
-		if ue.Status != 0 || attempts > 1 {
-			chain = ChainUnknown
+		// Untouched only when no attempt got through (DNS, refused); an
+		// answer, a reset or a timeout after sending may have rotated.
+		chain, note := ChainUntouched, ""
+		if ue.Status != 0 || ue.MaybeSent {
+			chain, note = ChainUnknown, retried
 		}
-		return &Failure{Class: ClassHydraUnavailable, What: "the token endpoint was unavailable (transient)", Note: retried, Chain: chain, Action: "nothing if it happens once: the next scheduled run retries with the same stored token; if it fails with invalid_grant afterwards, re-bootstrap", Err: err}
+		return &Failure{Class: ClassHydraUnavailable, What: "the token endpoint was unavailable (transient)", Note: note, Chain: chain, Action: "nothing if it happens once: the next scheduled run retries with the same stored token; if it fails with invalid_grant afterwards, re-bootstrap", Err: err}
 	case errors.As(err, &oe) && oe.Code == "invalid_grant":
 		return &Failure{Class: ClassRevoked, What: "Hydra refused the refresh token (invalid_grant): it was revoked, expired or already used, and Hydra revokes the whole chain when a used token is presented again", Note: retried, Chain: ChainDead, Action: rebootstrap, Err: err}
 	case errors.As(err, &oe) && (oe.Code == "invalid_client" || oe.Code == "unauthorized_client"):

@@ -9,6 +9,7 @@ import (
 
 	"github.com/amplitude/wizard-oauth-refresh/internal/ghsecrets"
 	"github.com/amplitude/wizard-oauth-refresh/internal/oauth"
+	"github.com/amplitude/wizard-oauth-refresh/internal/retry"
 )
 
 func TestHydraFailure(t *testing.T) {
@@ -31,6 +32,7 @@ func TestHydraFailure(t *testing.T) {
 		{"html page", &oauth.AttemptsError{Attempts: 1, Err: &oauth.ResponseError{Status: 200, Reason: "malformed JSON"}}, ClassHydraBadResponse, ChainUnknown, "token-url"},
 		{"redirect", &oauth.AttemptsError{Attempts: 1, Err: &oauth.ResponseError{Status: 302, Reason: "redirect"}}, ClassHydraBadResponse, ChainUntouched, "token-url"},
 		{"cancelled", context.Canceled, ClassInternal, ChainUnknown, "cancelled"},
+		{"superseded before a retry", &oauth.AttemptsError{Attempts: 1, Err: &retry.StoppedError{Err: &SupersededError{Secret: "WIZARD_REFRESH_TOKEN"}}}, ClassConcurrentRefresh, ChainAlive, "concurrency group"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,6 +64,9 @@ func TestGitHubFailure(t *testing.T) {
 		{ghsecrets.KindRateLimited, ClassGitHubRateLimited},
 		{ghsecrets.KindBadKey, ClassGitHubBadKey},
 		{ghsecrets.KindUnavailable, ClassGitHubUnavailable},
+	}
+	if f := githubFailure(&ghsecrets.Error{Op: "fetch", Kind: ghsecrets.KindMoved}, target, true); f.Class != ClassGitHubNotFound || !strings.Contains(f.Action, "new owner/name") {
+		t.Errorf("moved: got %v, %q", f.Class, f.Action)
 	}
 	seen := map[int]bool{}
 	for _, tc := range cases {

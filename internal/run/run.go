@@ -175,7 +175,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		return res, nil
 	}
 
-	tok, err := r.refresh(ctx)
+	tok, err := r.refresh(ctx, pre)
 	if err != nil {
 		return nil, err
 	}
@@ -335,13 +335,17 @@ func (r *runner) stale(p *preflight) (string, bool) {
 	case p.rtMeta == nil || p.runStart.IsZero():
 		return "", false
 	}
-	if p.rtMeta.UpdatedAt.After(p.runStart) {
-		return fmt.Sprintf("secret %s was updated at %s, after this run started at %s: another run has rotated the refresh token this run holds, and presenting it again would be reuse, which revokes the whole chain", r.cfg.RefreshTokenSecret, p.rtMeta.UpdatedAt.UTC().Format(time.RFC3339), p.runStart.UTC().Format(time.RFC3339)), true
+	// GitHub's timestamps have whole seconds: a secret written in the
+	// second the run started may have been written after it, so "not
+	// before" counts as stale (a needless skip costs one hour; reuse costs
+	// the chain).
+	if !p.rtMeta.UpdatedAt.Before(p.runStart) {
+		return fmt.Sprintf("secret %s was updated at %s, not before this run started at %s: another run has rotated the refresh token this run holds, and presenting it again would be reuse, which revokes the whole chain", r.cfg.RefreshTokenSecret, p.rtMeta.UpdatedAt.UTC().Format(time.RFC3339), p.runStart.UTC().Format(time.RFC3339)), true
 	}
 	return "", false
 }
 
-func (r *runner) refresh(ctx context.Context) (*oauth.Token, error) {
+func (r *runner) refresh(ctx context.Context, p *preflight) (*oauth.Token, error) {
 	start := r.now()
 	defer func() { r.timing["refresh"] = r.now().Sub(start) }()
 	c := &oauth.Client{
@@ -353,6 +357,7 @@ func (r *runner) refresh(ctx context.Context) (*oauth.Token, error) {
 		OnRetry: func(attempt, status int, err error, wait time.Duration) {
 			r.rt.Warningf("Token endpoint retry", "Token endpoint attempt %d failed (%s); retrying in %s", attempt, describe(status, err), wait.Round(time.Millisecond))
 		},
+		BeforeRetry: func(ctx context.Context) error { return r.superseded(ctx, p) },
 	}
 	tok, err := c.Refresh(ctx, r.cfg.RefreshToken)
 	if err != nil {
@@ -368,7 +373,7 @@ func (r *runner) refresh(ctx context.Context) (*oauth.Token, error) {
 func (r *runner) expiry(tok *oauth.Token) time.Time {
 	exp := tok.Expiry
 	if exp.IsZero() {
-		r.rt.Warningf("No expires_in", "The token endpoint gave no expires_in; storing the current time as the expiry so the next run refreshes.")
+		r.rt.Warningf("No expires_in", "The token endpoint gave no usable expires_in; storing the current time as the expiry so the next run refreshes.")
 		exp = r.now().UTC().Truncate(time.Second)
 	}
 	if r.cfg.IDTokenSecret != "" && tok.IDToken != "" && !tok.IDTokenExpiry.IsZero() && tok.IDTokenExpiry.Before(exp) {
@@ -390,4 +395,41 @@ func describe(status int, err error) string {
 		return err.Error()
 	}
 	return fmt.Sprintf("HTTP %d", status)
+}
+
+// SupersededError means another run stored a new refresh token while this
+// run's exchange was failing: presenting the token again could be reuse.
+type SupersededError struct {
+	Secret      string
+	Before, Now time.Time
+}
+
+func (e *SupersededError) Error() string {
+	return fmt.Sprintf("secret %s was updated at %s (it was %s at the preflight): another run rotated the refresh token meanwhile", e.Secret, e.Now.UTC().Format(time.RFC3339), e.Before.UTC().Format(time.RFC3339))
+}
+
+// superseded runs before each retry of the token exchange. A failed first
+// attempt can mean that another run holding the same token won a race at
+// Hydra (real Hydra v2.3.0 answers the loser 500 when two refreshes
+// collide); retrying would then present a used token, which is reuse and
+// revokes the chain the other run just stored. So before a retry the
+// refresh-token secret is read again: if it changed since the preflight,
+// the run stops. If it cannot be read, the retry goes ahead.
+func (r *runner) superseded(ctx context.Context, p *preflight) error {
+	if p.metaErr != nil {
+		return nil
+	}
+	m, err := r.gh.Secret(ctx, r.target, r.cfg.RefreshTokenSecret)
+	if err != nil {
+		r.rt.Debugf("Could not re-read secret %s before the retry (%v); retrying anyway", r.cfg.RefreshTokenSecret, err)
+		return nil
+	}
+	if m == nil || (p.rtMeta != nil && !m.UpdatedAt.After(p.rtMeta.UpdatedAt)) {
+		return nil
+	}
+	e := &SupersededError{Secret: r.cfg.RefreshTokenSecret, Now: m.UpdatedAt}
+	if p.rtMeta != nil {
+		e.Before = p.rtMeta.UpdatedAt
+	}
+	return e
 }

@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amplitude/wizard-oauth-refresh/internal/emulator/githubemu"
@@ -64,7 +65,23 @@ type Stack struct {
 	nextRun int64
 	issued  []string
 	ghHook  func(r *http.Request)
+	// inFlight counts requests inside the token endpoint right now.
+	inFlight atomic.Int32
+	tokHook  func(r *http.Request)
 }
+
+// BeforeToken sets a hook called when a request reaches the token endpoint,
+// before the emulator answers it (for example to let another run win a
+// race first). The hook may itself call the token endpoint.
+func (s *Stack) BeforeToken(hook func(r *http.Request)) {
+	s.mu.Lock()
+	s.tokHook = hook
+	s.mu.Unlock()
+}
+
+// TokenRequestsInFlight is the number of requests the token endpoint is
+// handling right now (a test uses it to start a race deterministically).
+func (s *Stack) TokenRequestsInFlight() int { return int(s.inFlight.Load()) }
 
 // AfterGitHub sets a hook called after each GitHub API request is answered
 // (for example to rotate the repository key right after the preflight).
@@ -90,8 +107,16 @@ func (s *Stack) afterGitHub(h http.Handler) http.Handler {
 // leak scan knows every value that must never be printed.
 func (s *Stack) captureTokens(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		hook := s.tokHook
+		s.mu.Unlock()
+		if hook != nil && r.URL.Path == hydraemu.PathToken {
+			hook(r)
+		}
 		rec := &teeWriter{ResponseWriter: w}
+		s.inFlight.Add(1)
 		h.ServeHTTP(rec, r)
+		s.inFlight.Add(-1)
 		var t hydraemu.Tokens
 		if json.Unmarshal(rec.body.Bytes(), &t) == nil {
 			s.mu.Lock()
