@@ -216,6 +216,7 @@ const (
 	KindUnavailable            // 5xx or no answer, after retries
 	KindInvalid                // 422: GitHub refused the request's content
 	KindBadKey                 // the public key is unusable
+	KindMoved                  // 3xx: the repository was renamed or transferred
 )
 
 // Error is a failed GitHub call.
@@ -303,6 +304,7 @@ func newError(op string, resp *github.Response, err error, trace *retry.Trace, n
 	case hr.StatusCode >= 500:
 		e.Kind = KindUnavailable
 	case hr.StatusCode >= 300 && hr.StatusCode < 400:
+		e.Kind = KindMoved
 		e.Message = fmt.Sprintf("redirect to %q refused (was the repository renamed or transferred?)", hr.Header.Get("Location"))
 	}
 	return e

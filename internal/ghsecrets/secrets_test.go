@@ -269,7 +269,7 @@ func TestErrorKinds(t *testing.T) {
 		{"secondary rate limit over cap", 403, map[string]string{"Retry-After": "3600"}, map[string]string{"message": "You have exceeded a secondary rate limit"}, 1, KindRateLimited},
 		{"primary rate limit over cap", 403, map[string]string{"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": fmt.Sprint(time.Now().Add(time.Hour).Unix())}, map[string]string{"message": "API rate limit exceeded"}, 1, KindRateLimited},
 		{"5xx", 503, nil, nil, 3, KindUnavailable},
-		{"301 moved", 301, map[string]string{"Location": "https://api.github.com/repositories/1"}, nil, 1, KindOther},
+		{"301 moved", 301, map[string]string{"Location": "https://api.github.com/repositories/1"}, nil, 1, KindMoved},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -486,17 +486,19 @@ func CheckSecretName(name string) error {
 }
 
 // CheckURL accepts https URLs, and http URLs whose host is loopback
-// (127.0.0.0/8, ::1, localhost).
+// (127.0.0.0/8, ::1, localhost). Its errors never quote credentials or a
+// query string that the URL may carry.
 func CheckURL(raw string) error {
+	shown := redactURL(raw)
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute URL", raw)
+		return fmt.Errorf("%q is not an absolute URL", shown)
 	}
 	if u.User != nil {
-		return fmt.Errorf("%q: credentials in a URL are not accepted", u.Redacted())
+		return fmt.Errorf("%q: credentials in a URL are not accepted", shown)
 	}
 	if u.Fragment != "" || u.RawQuery != "" {
-		return fmt.Errorf("%q: no query or fragment expected", raw)
+		return fmt.Errorf("%q: no query or fragment expected", shown)
 	}
 	switch u.Scheme {
 	case "https":
@@ -505,9 +507,21 @@ func CheckURL(raw string) error {
 		if IsLoopback(u.Hostname()) {
 			return nil
 		}
-		return fmt.Errorf("%q: http:// is only accepted for loopback hosts; use https://", raw)
+		return fmt.Errorf("%q: http:// is only accepted for loopback hosts; use https://", shown)
 	}
-	return fmt.Errorf("%q: scheme must be https", raw)
+	return fmt.Errorf("%q: scheme must be https", shown)
+}
+
+var (
+	urlUserinfo = regexp.MustCompile(`^([^:/?#]*://)[^/?#]*@`)
+	urlQuery    = regexp.MustCompile(`[?#].*$`)
+)
+
+// redactURL hides the user info and the query or fragment of a URL, parsed
+// or not, so a message can show the rest.
+func redactURL(raw string) string {
+	s := urlUserinfo.ReplaceAllString(raw, "${1}***@")
+	return urlQuery.ReplaceAllString(s, "?***")
 }
 
 // IsLoopback reports whether host is localhost or a loopback IP.
@@ -533,7 +547,7 @@ func ParseTime(s string) (time.Time, error) {
 // ParseDuration parses a positive Go duration such as 20m or 1h30m.
 func ParseDuration(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(strings.TrimSpace(s))
-	if err != nil || d <= 0 || d > 7*24*time.Hour {
+	if err != nil || d < time.Second || d > 7*24*time.Hour {
 		return 0, fmt.Errorf("%q is not a duration between 1s and 168h such as 20m", s)
 	}
 	return d, nil

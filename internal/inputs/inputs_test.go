@@ -148,6 +148,7 @@ func TestInvalid(t *testing.T) {
 		{"date only expires-at", with("INPUT_EXPIRES-AT", "2026-01-02"), nil, "expires-at"},
 		{"bad min-ttl", with("INPUT_MIN-TTL", "20"), nil, "min-ttl"},
 		{"negative min-ttl", with("INPUT_MIN-TTL", "-5m"), nil, "min-ttl"},
+		{"min-ttl under a second", with("INPUT_MIN-TTL", "500ms"), nil, "min-ttl"},
 		{"bad dry-run", with("INPUT_DRY-RUN", "maybe"), nil, "dry-run"},
 		{"secret as argument", base(), []string{"ory_rt_abc"}, "flags"},
 		{"unknown flag", base(), []string{"--refresh-token", "x"}, "flags"},
@@ -200,6 +201,26 @@ func TestHelp(t *testing.T) {
 		}
 		if !strings.Contains(b.String(), name+"\n") {
 			t.Errorf("help lacks %s", name)
+		}
+	}
+}
+
+func TestCheckURLNeverQuotesCredentials(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{
+		"https://user:hunter2secret@auth.example.com/oauth2/token",
+		"https://user:hunter2secret@auth.example.com/%zz",
+		"http://user:hunter2secret@10.0.0.1/t",
+		"https://auth.example.com/t?token=hunter2secret",
+		"ftp://u:hunter2secret@x/y",
+	} {
+		err := CheckURL(raw)
+		if err == nil {
+			t.Errorf("CheckURL(%q) accepted", raw)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2secret") {
+			t.Errorf("CheckURL(%q) error quotes the secret: %v", raw, err)
 		}
 	}
 }
