@@ -88,8 +88,14 @@ var (
 	// Known signature, HMAC mismatch: ErrInvalidRequest.WithWrap(err).WithDebug(...).
 	ErrRefreshTokenSignature = errInvalidRequest
 	// handleRefreshTokenEndpointStorageError(ErrNotFound): another request rotated
-	// the token between validation and commit. Nothing is revoked.
+	// the token between validation and commit. Nothing is revoked. Sent for a
+	// concurrent refresh with ConcurrentRefreshInvalidRequest (and when the chain
+	// was revoked between validation and commit).
 	ErrRefreshConcurrent = errInvalidRequest.withHint("Failed to refresh token. Please retry the request.")
+	// fosite's ErrServerError with no hint: what real Hydra on SQLite answers a
+	// concurrent refresh whose read hit the locked database. Nothing is
+	// consumed or revoked. Sent with ConcurrentRefreshServerError.
+	ErrServerError = newError(500, "server_error", "The authorization server encountered an unexpected condition that prevented it from fulfilling the request.", "")
 )
 
 // Token endpoint, grant_type=authorization_code

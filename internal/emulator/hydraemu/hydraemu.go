@@ -20,11 +20,29 @@
 //     yields a fresh pair, earlier children stay valid, only the access token
 //     issued together with the presented refresh token is deleted.
 //
-// Concurrent refreshes of one token (grace period 0): exactly one wins. A
-// loser that validated before the winner committed gets invalid_request
-// "... Failed to refresh token. Please retry the request." and revokes
-// nothing; one that arrives after the commit is reuse and kills the chain.
-// WithCommitDelay widens the window between validation and commit.
+// Concurrent refreshes of one token (grace period 0), as measured against
+// Hydra v2.3.0 (test/realhydra/OBSERVATIONS.md, sections (c) and (j)): a
+// refresh validates the token, then commits the rotation. A request that
+// validates only after another one committed is reuse and kills the chain
+// (the 200 + 400 outcome). Requests that both validated before either
+// committed overlap; what the later committer gets is set by
+// WithConcurrentRefresh:
+//
+//   - ConcurrentRefreshBothSucceed (default, Hydra on SQLite most of the
+//     time): 200 for both, with different tokens. The later commit rotates
+//     the chain again, which deactivates the pair the earlier one was just
+//     given, so only the later-committed refresh token stays usable;
+//     presenting the earlier one afterwards is reuse and kills the chain.
+//   - ConcurrentRefreshServerError (Hydra on SQLite, database locked): 500
+//     server_error; nothing is consumed or revoked, the earlier commit's pair
+//     stays valid. Retrying with the same token is then reuse.
+//   - ConcurrentRefreshInvalidRequest (Hydra on PostgreSQL/CockroachDB per
+//     the source, never observed on SQLite): 400 invalid_request
+//     "... Failed to refresh token. Please retry the request."; nothing is
+//     revoked, the earlier commit's pair stays valid.
+//
+// WithCommitDelay widens the window between validation and commit, so
+// concurrent requests overlap.
 //
 // A Server is an http.Handler and is safe for concurrent use. It serves the
 // public and the admin API on one handler. It does not import testing, so it
@@ -115,6 +133,8 @@ type config struct {
 	idTokens              bool
 	issuer, subject       string
 	pkceAll, pkcePublic   bool
+	concurrent            ConcurrentRefresh
+	afterValidate         func() // test hook: called between validation and commit of a refresh
 }
 
 // WithClock sets the clock for issuing and expiring tokens and codes.
@@ -153,6 +173,28 @@ func WithPKCE(all, public bool) Option {
 // WithCommitDelay holds each refresh between validation and rotation, like a
 // slow transaction, so concurrent refreshes of one token overlap as in Hydra.
 func WithCommitDelay(d time.Duration) Option { return func(c *config) { c.commitDelay = d } }
+
+// ConcurrentRefresh is what the later of two overlapping refreshes of one
+// refresh token gets at grace period 0 (see the package documentation).
+type ConcurrentRefresh int
+
+const (
+	// ConcurrentRefreshBothSucceed: 200; the later commit wins and the pair
+	// issued to the earlier one is deactivated. The default.
+	ConcurrentRefreshBothSucceed ConcurrentRefresh = iota
+	// ConcurrentRefreshInvalidRequest: 400 invalid_request
+	// "... Failed to refresh token. Please retry the request." (ErrRefreshConcurrent).
+	ConcurrentRefreshInvalidRequest
+	// ConcurrentRefreshServerError: 500 server_error (ErrServerError).
+	ConcurrentRefreshServerError
+)
+
+// WithConcurrentRefresh sets the outcome of overlapping refreshes of one
+// refresh token at grace period 0 (default ConcurrentRefreshBothSucceed).
+// It has no effect with a grace period or on non-rotating clients.
+func WithConcurrentRefresh(m ConcurrentRefresh) Option {
+	return func(c *config) { c.concurrent = m }
+}
 
 // Server is the emulator. Create it with New.
 type Server struct {

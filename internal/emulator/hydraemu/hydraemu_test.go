@@ -293,15 +293,153 @@ func TestNonRotatingClient(t *testing.T) {
 	}
 }
 
+// withHold makes every refresh call hold between validation and commit.
+func withHold(hold func()) Option { return func(c *config) { c.afterValidate = hold } }
+
+// pair is the tokens of one 200 answer.
+type pair struct{ at, rt string }
+
+func tokensOf(t *testing.T, r response) pair {
+	t.Helper()
+	if r.status != http.StatusOK {
+		t.Fatalf("want 200, got %d %s", r.status, r.raw)
+	}
+	return pair{at: r.json["access_token"].(string), rt: r.json["refresh_token"].(string)}
+}
+
+func (e *env) alive(p pair) bool { return e.s.RefreshTokenUsable(p.rt) && e.s.AccessTokenActive(p.at) }
+func (e *env) dead(p pair) bool  { return !e.s.RefreshTokenUsable(p.rt) && !e.s.AccessTokenActive(p.at) }
+
+// TestConcurrentRefresh overlaps two refreshes of one token deterministically:
+// A and B both validate, then A commits, then B commits.
 func TestConcurrentRefresh(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		opts  []Option
+		wantB *OAuthError // nil: 200
+	}{
+		{name: "default: both succeed, the later commit wins"},
+		{name: "both succeed", opts: []Option{WithConcurrentRefresh(ConcurrentRefreshBothSucceed)}},
+		{name: "invalid_request", opts: []Option{WithConcurrentRefresh(ConcurrentRefreshInvalidRequest)}, wantB: ErrRefreshConcurrent},
+		{name: "server_error", opts: []Option{WithConcurrentRefresh(ConcurrentRefreshServerError)}, wantB: ErrServerError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			held := make(chan chan struct{})
+			e := newEnv(t, append(tt.opts, withHold(func() {
+				release := make(chan struct{})
+				select { // the timeouts only keep a failed test from hanging
+				case held <- release:
+					select {
+					case <-release:
+					case <-time.After(10 * time.Second):
+					}
+				case <-time.After(10 * time.Second):
+				}
+			}))...)
+			rt0 := e.s.IssueChain(clientID)
+			refresh := func() <-chan response {
+				ch := make(chan response, 1)
+				go func() { ch <- e.refresh(t, clientID, rt0.RefreshToken) }()
+				return ch
+			}
+			doneA := refresh()
+			releaseA := <-held // A validated
+			doneB := refresh()
+			releaseB := <-held // B validated, before A committed
+			close(releaseA)
+			a := tokensOf(t, <-doneA)
+			if !e.alive(a) {
+				t.Fatal("A's tokens must be valid right after A committed")
+			}
+			close(releaseB)
+			resB := <-doneB
+
+			if e.s.RefreshTokenUsable(rt0.RefreshToken) || e.s.AccessTokenActive(rt0.AccessToken) {
+				t.Error("the presented pair must be spent")
+			}
+			if tt.wantB != nil {
+				wantError(t, resB, tt.wantB)
+				if ct := resB.header.Get("Content-Type"); ct != "application/json;charset=UTF-8" {
+					t.Errorf("Content-Type = %q", ct)
+				}
+				if !e.alive(a) {
+					t.Fatal("the loser must not consume or revoke anything: A's tokens must stay valid")
+				}
+				// Retrying with the same token is reuse and kills the chain (scenario 3).
+				wantError(t, e.refresh(t, clientID, rt0.RefreshToken), ErrRefreshTokenReused)
+				if !e.dead(a) {
+					t.Error("a retry after the lost race must revoke the chain")
+				}
+				return
+			}
+			b := tokensOf(t, resB)
+			if a == b {
+				t.Fatal("both answers carry the same tokens")
+			}
+			if !e.dead(a) {
+				t.Error("the later commit must deactivate the pair the earlier one was given")
+			}
+			if !e.alive(b) {
+				t.Fatal("the later-committed pair must be valid")
+			}
+			// Keeping the wrong one and refreshing with it is reuse: the chain dies.
+			wantError(t, e.refresh(t, clientID, a.rt), ErrRefreshTokenReused)
+			if !e.dead(b) {
+				t.Error("reusing the earlier winner's refresh token must revoke the survivor too")
+			}
+		})
+	}
+}
+
+// TestConcurrentRefreshAfterCommit: a refresh that validates only after
+// another one committed is reuse, whatever the mode: the 200 + 400 outcome,
+// where the winner holds tokens that are already revoked.
+func TestConcurrentRefreshAfterCommit(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		mode ConcurrentRefresh
+	}{
+		{"both succeed", ConcurrentRefreshBothSucceed},
+		{"invalid_request", ConcurrentRefreshInvalidRequest},
+		{"server_error", ConcurrentRefreshServerError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, WithConcurrentRefresh(tt.mode))
+			rt0 := e.s.IssueChain(clientID).RefreshToken
+			a := tokensOf(t, e.refresh(t, clientID, rt0))
+			wantError(t, e.refresh(t, clientID, rt0), ErrRefreshTokenReused)
+			if !e.dead(a) {
+				t.Error("reuse must revoke the winner's fresh tokens")
+			}
+		})
+	}
+}
+
+// TestConcurrentRefreshRacing lets n requests race through the HTTP server
+// and checks the invariants measured against real Hydra at grace 0: at least
+// one 200, at most one minted refresh token usable, and only known answers.
+func TestConcurrentRefreshRacing(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
 		opts      []Option
-		wantAlive bool // losers overlapped the winner, so nothing was revoked
+		loser     *OAuthError // the answer of an overlapping loser; nil: 200
+		wantAlive bool        // all requests overlap, so the chain survives
 	}{
-		{name: "racing freely"},
-		{name: "overlapping transactions", opts: []Option{WithCommitDelay(50 * time.Millisecond)}, wantAlive: true},
+		{name: "default, racing freely"},
+		{name: "default, overlapping transactions", opts: []Option{WithCommitDelay(100 * time.Millisecond)}, wantAlive: true},
+		{name: "invalid_request, racing freely", opts: []Option{WithConcurrentRefresh(ConcurrentRefreshInvalidRequest)}, loser: ErrRefreshConcurrent},
+		{name: "invalid_request, overlapping transactions", loser: ErrRefreshConcurrent, wantAlive: true,
+			opts: []Option{WithConcurrentRefresh(ConcurrentRefreshInvalidRequest), WithCommitDelay(100 * time.Millisecond)}},
+		{name: "server_error, racing freely", opts: []Option{WithConcurrentRefresh(ConcurrentRefreshServerError)}, loser: ErrServerError},
+		{name: "server_error, overlapping transactions", loser: ErrServerError, wantAlive: true,
+			opts: []Option{WithConcurrentRefresh(ConcurrentRefreshServerError), WithCommitDelay(100 * time.Millisecond)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,21 +453,35 @@ func TestConcurrentRefresh(t *testing.T) {
 				wg.Go(func() { results[i] = e.refresh(t, clientID, rt) })
 			}
 			wg.Wait()
-			var winners []string
+			var minted []string
 			for _, r := range results {
 				switch {
 				case r.status == 200:
-					winners = append(winners, r.json["refresh_token"].(string))
-				case r.raw != string(ErrRefreshConcurrent.Body()) && r.raw != string(ErrRefreshTokenReused.Body()) &&
-					r.raw != string(ErrRefreshTokenInvalid.Body()):
+					minted = append(minted, r.json["refresh_token"].(string))
+				case tt.loser != nil && r.raw == string(tt.loser.Body()):
+				case r.raw == string(ErrRefreshTokenReused.Body()), r.raw == string(ErrRefreshTokenInvalid.Body()),
+					r.raw == string(ErrRefreshConcurrent.Body()): // validated, then the chain was revoked by reuse
+					if tt.wantAlive {
+						t.Errorf("overlapping loser got %d %s", r.status, r.raw)
+					}
+				default:
 					t.Errorf("loser got %d %s", r.status, r.raw)
 				}
 			}
-			if len(winners) != 1 {
-				t.Fatalf("%d winners, want exactly 1", len(winners))
+			if len(minted) == 0 {
+				t.Fatal("no request succeeded")
 			}
-			if tt.wantAlive && !e.s.RefreshTokenUsable(winners[0]) {
-				t.Error("overlapping losers must not revoke the winner's chain")
+			if tt.loser != nil && tt.wantAlive && len(minted) != 1 {
+				t.Errorf("%d winners, want exactly 1", len(minted))
+			}
+			usable := 0
+			for _, m := range minted {
+				if e.s.RefreshTokenUsable(m) {
+					usable++
+				}
+			}
+			if usable > 1 || (tt.wantAlive && usable != 1) {
+				t.Errorf("%d of %d minted refresh tokens usable, want %s", usable, len(minted), map[bool]string{true: "exactly 1", false: "at most 1"}[tt.wantAlive])
 			}
 		})
 	}

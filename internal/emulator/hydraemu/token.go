@@ -114,6 +114,9 @@ func (s *Server) refreshGrant(c Client, token, issuer string) (Tokens, *OAuthErr
 	if e != nil {
 		return Tokens{}, e
 	}
+	if s.cfg.afterValidate != nil {
+		s.cfg.afterValidate()
+	}
 	time.Sleep(s.cfg.commitDelay)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -136,12 +139,18 @@ func (s *Server) refreshGrant(c Client, token, issuer string) (Tokens, *OAuthErr
 		delete(s.access, rec.accessSig) // a no-op on the second use within the grace period
 	default:
 		// strictRefreshRotation: delete all access tokens of the request, then
-		// "UPDATE hydra_oauth2_refresh SET active=false WHERE request_id=? AND active";
-		// zero rows -> ErrNotFound -> "Failed to refresh token. Please retry the request."
-		// The emulator requires the presented token itself to be still active,
-		// so exactly one of several concurrent refreshes of one token wins.
+		// "UPDATE hydra_oauth2_refresh SET active=false WHERE request_id=? AND active".
+		// The presented token was active when validated; if it is inactive now,
+		// a concurrent refresh of it committed in between (see ConcurrentRefresh).
 		if !rec.active {
-			return Tokens{}, ErrRefreshConcurrent
+			switch s.cfg.concurrent {
+			case ConcurrentRefreshInvalidRequest:
+				return Tokens{}, ErrRefreshConcurrent
+			case ConcurrentRefreshServerError:
+				return Tokens{}, ErrServerError
+			}
+			// ConcurrentRefreshBothSucceed: rotate anyway; this deactivates the
+			// pair the earlier commit just issued, so the later commit wins.
 		}
 		s.deleteAccessLocked(g.id)
 		for _, r := range s.refresh {
