@@ -37,6 +37,11 @@ type Case struct {
 	// WantAlive: does the stored refresh token work afterwards? (For a
 	// recovery-record case: after the record is restored.)
 	WantAlive bool
+	// Unavoidable, set exactly when WantAlive is false, says in a few words
+	// why no client could have kept the chain in this case (e.g. Hydra
+	// committed the rotation and its answer was lost). A lost chain without
+	// it counts as an avoidable loss in the tally.
+	Unavoidable string
 	// Check makes case-specific assertions.
 	Check func(s *stack.Stack, o *stack.Outcome) error
 }
@@ -57,8 +62,10 @@ type Row struct {
 // Pass reports whether the row met every expectation.
 func (r *Row) Pass() bool { return len(r.Problems) == 0 }
 
-// fast shortens deadlines so transient cases finish in a few seconds.
-var fast = map[string]string{"hydra-timeout": "3s", "github-timeout": "3s"}
+// fast shortens deadlines so transient cases finish in seconds, not minutes.
+// They stay long enough that a loaded machine (race detector, cases in
+// parallel) still finishes the recovering cases well inside them.
+var fast = map[string]string{"hydra-timeout": "10s", "github-timeout": "10s"}
 
 // Run runs one case with the binary at bin, in dir.
 func Run(ctx context.Context, bin, dir string, c *Case) *Row {
@@ -69,6 +76,7 @@ func Run(ctx context.Context, bin, dir string, c *Case) *Row {
 		return row
 	}
 	defer s.Close()
+	defer release(s)
 	in := s.Inputs()
 	for k, v := range fast {
 		in[k] = v
@@ -76,7 +84,11 @@ func Run(ctx context.Context, bin, dir string, c *Case) *Row {
 	if c.Setup != nil {
 		c.Setup(s, in)
 	}
+	// A case's setup may use the token endpoint itself (another run
+	// spending the token): only requests made during the run count.
+	before := tokenRequestCount(s)
 	o, err := s.Run(ctx, bin, dir, in, c.Env...)
+	settle(s)
 	if err != nil {
 		row.Problems = append(row.Problems, err.Error())
 		if o == nil {
@@ -90,11 +102,12 @@ func Run(ctx context.Context, bin, dir string, c *Case) *Row {
 	if o.ExitCode != 0 {
 		row.Class = run.Class(o.ExitCode).String()
 	}
-	for _, r := range s.Hydra.Requests() {
-		if r.Endpoint == hydraemu.PathToken {
-			row.HydraCalled = true
-		}
+	// The emulator logs a request when its handler returns, which for an
+	// abandoned request can be just after the binary exits: give it a moment.
+	for deadline := time.Now().Add(2 * time.Second); c.WantHydra && tokenRequestCount(s) == before && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
 	}
+	row.HydraCalled = tokenRequestCount(s) > before
 
 	// Case checks first: a recovery case restores the record there.
 	if c.Check != nil {
@@ -103,7 +116,10 @@ func Run(ctx context.Context, bin, dir string, c *Case) *Row {
 		}
 	}
 	row.ChainAlive = alive(s, in)
-	row.Leaks = Leaks(s.Secrets(), o)
+	// The secret inputs count as secrets too (a case may pass its own), and
+	// so does anything a case registered (a password in a URL, say).
+	secrets := append(s.Secrets(), in["refresh-token"], in["github-token"])
+	row.Leaks = Leaks(append(secrets, extraSecrets(s)...), o)
 	if row.Exit != c.WantExit {
 		row.Problems = append(row.Problems, fmt.Sprintf("exit %d, want %d", row.Exit, c.WantExit))
 	}
@@ -119,7 +135,28 @@ func Run(ctx context.Context, bin, dir string, c *Case) *Row {
 	if c.WantExit != 0 && !strings.Contains(o.Stdout, "::error title=") {
 		row.Problems = append(row.Problems, "no ::error:: annotation")
 	}
+	// The annotation must never call a lost chain safe.
+	if !row.ChainAlive {
+		for _, claim := range []string{"Chain untouched", "Chain alive"} {
+			if strings.Contains(o.Stdout, claim) {
+				row.Problems = append(row.Problems, fmt.Sprintf("the chain is lost but the annotation says %q", claim))
+			}
+		}
+	}
+	if (c.Unavoidable != "") == c.WantAlive {
+		row.Problems = append(row.Problems, "a case that expects a lost chain must say why it is unavoidable (and only such a case)")
+	}
 	return row
+}
+
+func tokenRequestCount(s *stack.Stack) int {
+	n := 0
+	for _, r := range s.Hydra.Requests() {
+		if r.Endpoint == hydraemu.PathToken {
+			n++
+		}
+	}
+	return n
 }
 
 // alive reports whether the refresh token stored in the run's target (as
@@ -128,6 +165,9 @@ func alive(s *stack.Stack, in map[string]string) bool {
 	scope := githubemu.RepoScope(stack.Repo)
 	if env := in["environment"]; env != "" {
 		scope = githubemu.EnvScope(stack.Repo, env)
+	}
+	if org := in["organization"]; org != "" {
+		scope = githubemu.OrgScope(org)
 	}
 	name := "WIZARD_REFRESH_TOKEN"
 	if n := in["refresh-token-secret"]; n != "" {
@@ -152,10 +192,7 @@ func Leaks(secrets []string, o *stack.Outcome) []string {
 			stdout = append(stdout, line)
 		}
 	}
-	outputs := o.OutputFile
-	if at := o.Outputs["access-token"]; at != "" {
-		outputs = strings.ReplaceAll(outputs, at, "")
-	}
+	outputs := withoutOutput(o.OutputFile, "access-token")
 	streams := map[string]string{
 		"stdout":  strings.Join(stdout, "\n"),
 		"stderr":  o.Stderr,
@@ -163,7 +200,12 @@ func Leaks(secrets []string, o *stack.Outcome) []string {
 		"outputs": outputs,
 	}
 	var leaks []string
+	seen := map[string]bool{}
 	for _, sec := range secrets {
+		if sec == "" || seen[sec] {
+			continue
+		}
+		seen[sec] = true
 		forms := []string{
 			base64.StdEncoding.EncodeToString([]byte(sec)),
 			base64.RawStdEncoding.EncodeToString([]byte(sec)),
@@ -186,11 +228,31 @@ func Leaks(secrets []string, o *stack.Outcome) []string {
 	return leaks
 }
 
+// withoutOutput drops one output (name=value, or a name<<DELIM heredoc)
+// from a GITHUB_OUTPUT file, keeping every other line.
+func withoutOutput(file, name string) string {
+	var kept []string
+	lines := strings.Split(file, "\n")
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		if strings.HasPrefix(line, name+"=") {
+			continue
+		}
+		if delim, ok := strings.CutPrefix(line, name+"<<"); ok && delim != "" {
+			for i++; i < len(lines) && lines[i] != delim; i++ {
+			}
+			continue
+		}
+		kept = append(kept, line)
+	}
+	return strings.Join(kept, "\n")
+}
+
 // Table renders rows as a Markdown table with a closing tally.
 func Table(rows []*Row) string {
 	var b strings.Builder
 	b.WriteString("| # | Group | Case | Class | Exit | Hydra called | Chain alive | Leaks | Result |\n|---|---|---|---|---|---|---|---|---|\n")
-	pass, leaks, lost := 0, 0, 0
+	pass, leaks, lost, unavoidable := 0, 0, 0, 0
 	for i, r := range rows {
 		result := "pass"
 		if r.Pass() {
@@ -199,12 +261,19 @@ func Table(rows []*Row) string {
 			result = "FAIL: " + strings.Join(r.Problems, "; ")
 		}
 		leaks += len(r.Leaks)
-		if !r.ChainAlive && r.Case.WantAlive {
+		chain := yesNo(r.ChainAlive)
+		switch {
+		case r.ChainAlive:
+		case r.Case.Unavoidable != "":
+			unavoidable++
+			chain = "no: unavoidable (" + r.Case.Unavoidable + ")"
+		default:
 			lost++
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %d | %s | %s | %d | %s |\n", i+1, r.Case.Group, r.Case.Name, r.Class, r.Exit, yesNo(r.HydraCalled), yesNo(r.ChainAlive), len(r.Leaks), strings.ReplaceAll(result, "|", "\\|"))
+		esc := strings.NewReplacer("|", "\\|", "\n", " ")
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %d | %s | %s | %d | %s |\n", i+1, r.Case.Group, esc.Replace(r.Case.Name), r.Class, r.Exit, yesNo(r.HydraCalled), esc.Replace(chain), len(r.Leaks), esc.Replace(result))
 	}
-	fmt.Fprintf(&b, "\n%d cases: %d passed, %d failed; %d leaks; %d avoidable chain losses.\n", len(rows), pass, len(rows)-pass, leaks, lost)
+	fmt.Fprintf(&b, "\n%d cases: %d passed, %d failed; %d leaks; %d avoidable chain losses (%d unavoidable, explained in their rows).\n", len(rows), pass, len(rows)-pass, leaks, lost, unavoidable)
 	return b.String()
 }
 
