@@ -3,6 +3,8 @@ package session
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -188,4 +190,102 @@ func tokenValues(data []byte) (tokens, names []string) {
 		}
 	}
 	return out, names
+}
+
+// FuzzHandOff hands off every entry of arbitrary files that Parse accepts.
+// Properties, for each entry with a refresh token:
+//   - HandOff either removes it or, refusing the file, leaves it untouched
+//     with a KindMalformed error;
+//   - after a hand-off, Parse reads the file with that entry's refresh token
+//     gone and every other field of every entry unchanged;
+//   - Forget of that token on the original file removes it from exactly the
+//     entries that Parse read it from, and changes nothing else.
+func FuzzHandOff(f *testing.F) {
+	for _, s := range []string{
+		`{"User-123":{"User":{"id":"123"},"OAuthAccessToken":"at","OAuthRefreshToken":"ory_rt_0123456789","OAuthExpiresAt":"2026-01-02T15:04:05.000Z"}}`,
+		`{"User-1":{"oauthrefreshtoken":"rt-1"},"User[eu]-1":{"OAUTHREFRESHTOKEN":"rt-1","x":[1,{"a":null}]}}`,
+		"{\"User-1\": {\n  \"oauthRefreshToken\": \"rt-old\",\n  \"OAuthRefreshToken\": \"rt-new\",\n  \"a\": 1\n}, \"b\": 2}",
+		`{"User-1":{"OAuthRefreshToken":"rt-1","oauthRefreshToken":null},"User-2":{"OAuthRefreshToken":"rt-1","oauthRefreshToken":""}}`,
+		`{"User-1":{"OAuthRefre\u017fhToken":"rt-1","OAuthRefreshTo\u212aen":"rt-2"}}`,
+		`{"User-1":{"OAuthRefresh\u0054oken":"rt-1","OAuthRefreshToken":"rt-1"}}`,
+		`{"User-1":{"OAuthRefreshToken":"a","OAuthRefreshToken":"b"}}`,
+		`{"User-1":{ }, "User-2":{"OAuthRefreshToken":"rt-\u00e9\ud83d\ude00"} }`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		before, err := Parse("x", data)
+		if err != nil {
+			return
+		}
+		for _, e := range before.Entries {
+			if e.RefreshToken == "" {
+				continue
+			}
+			path := filepath.Join(t.TempDir(), FileName)
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			removed, err := HandOff(path, e.Key, e.RefreshToken)
+			want := map[string]bool{e.Key: true}
+			checkRemoved(t, "HandOff", data, path, err, removed, want)
+
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			keys, err := Forget(path, e.RefreshToken)
+			want = map[string]bool{}
+			for _, o := range before.Entries {
+				want[o.Key] = want[o.Key] || o.RefreshToken == e.RefreshToken
+			}
+			var got []string
+			for _, o := range before.Entries {
+				if want[o.Key] {
+					got = append(got, o.Key)
+				}
+			}
+			if err == nil && strings.Join(keys, "\x00") != strings.Join(got, "\x00") {
+				t.Fatalf("Forget changed %q, want %q", keys, got)
+			}
+			checkRemoved(t, "Forget", data, path, err, len(keys) > 0, want)
+		}
+	})
+}
+
+// checkRemoved checks the file at path against the original data after an
+// edit that should have removed the refresh token of the entries in want.
+func checkRemoved(t *testing.T, what string, data []byte, path string, err error, removed bool, want map[string]bool) {
+	t.Helper()
+	after, rerr := os.ReadFile(path)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err != nil {
+		if KindOf(err) != KindMalformed || !bytes.Equal(after, data) {
+			t.Fatalf("%s: %v (kind %d), file changed: %v", what, err, KindOf(err), !bytes.Equal(after, data))
+		}
+		return
+	}
+	if !removed {
+		t.Fatalf("%s: nothing removed", what)
+	}
+	b, _ := Parse("x", data)
+	a, err := Parse("x", after)
+	if err != nil {
+		t.Fatalf("%s: the result does not parse: %v", what, err)
+	}
+	if len(a.Entries) != len(b.Entries) {
+		t.Fatalf("%s: %d entries, want %d", what, len(a.Entries), len(b.Entries))
+	}
+	for i, x := range b.Entries {
+		if want[x.Key] {
+			x.RefreshToken = ""
+		}
+		if a.Entries[i] != x {
+			t.Fatalf("%s: entry %d is %+v, want %+v", what, i, a.Entries[i], x)
+		}
+	}
+	if len(after) >= len(data) {
+		t.Fatalf("%s: the file did not shrink", what)
+	}
 }

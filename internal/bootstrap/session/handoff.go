@@ -9,21 +9,32 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 )
 
-// refreshMember is the member the hand-off removes.
+// refreshMember is the member the hand-off removes, in the wizard's spelling.
 const refreshMember = "OAuthRefreshToken"
+
+// isRefreshMember reports whether Parse reads an entry member named key as
+// the refresh token: encoding/json matches member names to struct fields
+// case-insensitively (bytes.EqualFold, so also "ſ" for "s" and the Kelvin
+// sign for "k"), and the last matching member wins.
+func isRefreshMember(key string) bool { return strings.EqualFold(key, refreshMember) }
 
 // FileMode is the mode of a rewritten session file.
 const FileMode fs.FileMode = 0o600
 
 // HandOff removes the refresh token from entry key of the file at path, so
 // that only CI holds the chain from now on. The file is read again first:
-// the entry must still hold refreshToken (the value that was pushed). If
-// the wizard has replaced it meanwhile, the pushed token has already been
-// used and HandOff returns a KindChanged error without writing. An entry
-// that no longer holds any refresh token (or is gone) needs no hand-off:
-// removed is false.
+// the entry must still hold refreshToken (the value that was pushed, read
+// as Parse reads it: the last member whose name matches OAuthRefreshToken
+// case-insensitively). If the wizard has replaced it meanwhile, the pushed
+// token has already been used and HandOff returns a KindChanged error
+// without writing. Otherwise every member of the entry whose name matches
+// OAuthRefreshToken case-insensitively and holds a refresh token (a
+// non-empty string) is removed, whatever its spelling; members that hold
+// null or "" stay. An entry that no longer holds any refresh token (or is
+// gone) needs no hand-off: removed is false.
 func HandOff(path, key, refreshToken string) (removed bool, err error) {
 	n, err := rewrite(path, func(data []byte, obj *object) ([]byte, int, error) {
 		for _, m := range obj.members {
@@ -33,14 +44,14 @@ func HandOff(path, key, refreshToken string) (removed bool, err error) {
 			if data[m.valStart] != '{' {
 				return nil, 0, nil
 			}
-			out, found, err := removeToken(data, m, refreshToken)
+			out, n, err := removeToken(data, m, refreshToken)
 			if errors.Is(err, errOtherToken) {
 				return nil, 0, &Error{Kind: KindChanged, Path: path, Msg: fmt.Sprintf("entry %s now holds a different refresh token than the one pushed: the wizard refreshed the session while the bootstrap ran", key)}
 			}
-			if err != nil || !found {
+			if err != nil {
 				return nil, 0, err
 			}
-			return out, 1, nil
+			return out, n, nil
 		}
 		return nil, 0, nil
 	})
@@ -49,31 +60,35 @@ func HandOff(path, key, refreshToken string) (removed bool, err error) {
 
 // Forget removes refreshToken from every user entry of the file at path that
 // holds exactly that token (the wizard mirrors its session into the legacy
-// file). It returns the keys it changed. A missing file is no error.
+// file), like HandOff: every case variant of OAuthRefreshToken that holds a
+// refresh token goes. It returns the keys it changed. A missing file is no
+// error.
 func Forget(path, refreshToken string) ([]string, error) {
 	var keys []string
 	_, err := rewrite(path, func(data []byte, obj *object) ([]byte, int, error) {
 		// Work from the last entry back so earlier spans stay valid.
 		out := data
+		total := 0
 		for i := len(obj.members) - 1; i >= 0; i-- {
 			m := obj.members[i]
 			if _, _, ok := parseKey(m.key); !ok || out[m.valStart] != '{' {
 				continue
 			}
-			next, found, err := removeToken(out, m, refreshToken)
-			if errors.Is(err, errOtherToken) || (err == nil && !found) {
+			next, n, err := removeToken(out, m, refreshToken)
+			if errors.Is(err, errOtherToken) || (err == nil && n == 0) {
 				continue
 			}
 			if err != nil {
 				return nil, 0, err
 			}
 			out = next
+			total += n
 			keys = append([]string{m.key}, keys...)
 		}
-		if len(keys) == 0 {
+		if total == 0 {
 			return nil, 0, nil
 		}
-		return out, len(keys), nil
+		return out, total, nil
 	})
 	if KindOf(err) == KindNoFile {
 		return nil, nil
@@ -83,50 +98,70 @@ func Forget(path, refreshToken string) ([]string, error) {
 
 var errOtherToken = errors.New("the entry holds another refresh token")
 
-// removeToken removes the OAuthRefreshToken member of entry m (an object
-// within data) if it equals want. found is false when the entry has no
-// refresh token; errOtherToken means it has another one.
-func removeToken(data []byte, m member, want string) (out []byte, found bool, err error) {
+// removeToken removes the refresh token from entry m (an object within
+// data) if the entry holds want: the value of its last member named
+// OAuthRefreshToken in any case, as Parse reads it. Then every such member
+// that holds a non-empty string goes, and n counts them. n is 0 when the
+// entry holds no refresh token; errOtherToken means it holds another one.
+func removeToken(data []byte, m member, want string) (out []byte, n int, err error) {
 	entry := data[m.valStart:m.valEnd]
 	obj, err := scanObject(entry)
 	if err != nil {
-		return nil, false, fmt.Errorf("entry %s: %w", m.key, err)
+		return nil, 0, fmt.Errorf("entry %s: %w", m.key, err)
 	}
+	var held *string // what Parse reads: the last match wins, null included
+	var cut []int    // the matching members that hold a token, in order
 	for i, f := range obj.members {
-		if f.key != refreshMember {
+		if !isRefreshMember(f.key) {
 			continue
 		}
-		raw := entry[f.valStart:f.valEnd]
 		var got *string
-		if err := json.Unmarshal(raw, &got); err != nil {
-			return nil, false, fmt.Errorf("entry %s: %s is not a string", m.key, refreshMember)
+		if err := json.Unmarshal(entry[f.valStart:f.valEnd], &got); err != nil {
+			return nil, 0, fmt.Errorf("entry %s: %s is not a string", m.key, f.key)
 		}
-		if got == nil || *got == "" {
-			return nil, false, nil
+		held = got
+		if got != nil && *got != "" {
+			cut = append(cut, i)
 		}
-		if subtle.ConstantTimeCompare([]byte(*got), []byte(want)) != 1 {
-			return nil, false, errOtherToken
-		}
-		// The span to cut, relative to the entry.
-		var from, to int
-		switch {
-		case len(obj.members) == 1:
-			// The only member: leave "{}".
-			from, to = obj.openEnd, obj.closeStart
-		case i == 0:
-			// The first member: cut up to the next key, comma included.
-			from, to = f.keyStart, obj.members[1].keyStart
-		default:
-			// Any other: cut from the end of the previous value, so the
-			// comma before this member goes with it.
-			from, to = obj.members[i-1].valEnd, f.valEnd
-		}
-		out = make([]byte, 0, len(data)-(to-from))
-		out = append(out, data[:m.valStart+from]...)
-		out = append(out, data[m.valStart+to:]...)
-		return out, true, nil
 	}
-	return nil, false, nil
+	if held == nil || *held == "" {
+		return nil, 0, nil
+	}
+	if subtle.ConstantTimeCompare([]byte(*held), []byte(want)) != 1 {
+		return nil, 0, errOtherToken
+	}
+	return cutMembers(data, m.valStart, obj, cut), len(cut), nil
+}
+
+// cutMembers returns data without the members cut (ascending indexes) of
+// obj, an object scanned from data[base:]. Every other byte stays: a member
+// goes with the comma before it, or, when no member before it is kept, with
+// everything up to the next kept member's key; when no member is kept the
+// object becomes "{}" (whatever was between the braces goes).
+func cutMembers(data []byte, base int, obj *object, cut []int) []byte {
+	type span struct{ from, to int } // relative to base
+	var spans []span
+	if len(cut) == len(obj.members) {
+		spans = append(spans, span{obj.openEnd, obj.closeStart})
+	} else {
+		lead := 0 // members 0..lead-1 are all cut, member lead is kept
+		for lead < len(cut) && cut[lead] == lead {
+			lead++
+		}
+		if lead > 0 {
+			spans = append(spans, span{obj.members[0].keyStart, obj.members[lead].keyStart})
+		}
+		for _, i := range cut[lead:] {
+			spans = append(spans, span{obj.members[i-1].valEnd, obj.members[i].valEnd})
+		}
+	}
+	out := make([]byte, 0, len(data))
+	prev := 0
+	for _, sp := range spans {
+		out = append(out, data[prev:base+sp.from]...)
+		prev = base + sp.to
+	}
+	return append(out, data[prev:]...)
 }
 
 // rewrite reads path, lets edit change it, checks that the edit removed
@@ -170,7 +205,7 @@ func rewrite(path string, edit func(data []byte, obj *object) ([]byte, int, erro
 }
 
 // checkOnlyTokensRemoved verifies that after equals before with exactly n
-// OAuthRefreshToken members removed from top-level entries.
+// OAuthRefreshToken members (in any case) removed from top-level entries.
 func checkOnlyTokensRemoved(before, after []byte, n int) error {
 	var b, a map[string]any
 	if err := json.Unmarshal(before, &b); err != nil {
@@ -189,9 +224,9 @@ func checkOnlyTokensRemoved(before, after []byte, n int) error {
 		if !ok {
 			continue
 		}
-		if _, had := entry[refreshMember]; had {
-			if _, has := after[refreshMember]; !has {
-				delete(entry, refreshMember)
+		for name := range entry {
+			if _, has := after[name]; !has && isRefreshMember(name) {
+				delete(entry, name)
 				removed++
 			}
 		}

@@ -19,7 +19,10 @@
 //
 // The hand-off removes one entry's OAuthRefreshToken and nothing else: the
 // file is rewritten byte for byte except for that member, atomically, with
-// mode 0600.
+// mode 0600. Like encoding/json, which Parse uses, the hand-off matches the
+// member name case-insensitively ("oauthRefreshToken" is read, so it is
+// removed too); an entry with several spellings loses every one that holds
+// a refresh token.
 package session
 
 import (

@@ -97,6 +97,8 @@ func TestSelectFixtures(t *testing.T) {
 		{"not-object", "not-object", ""},
 		{"first-member", "first-member", ""},
 		{"mirrored", "mirrored", ""},
+		{"case-variant", "case-variant", ""},
+		{"case-variants", "case-variants", ""},
 		{"none", "does-not-exist", ""},
 	}
 	for _, tt := range tests {
@@ -137,7 +139,8 @@ func copyDir(t *testing.T, src string) string {
 	return dst
 }
 
-// withoutToken decodes data and removes OAuthRefreshToken from entry key.
+// withoutToken decodes data and removes from the entries keys every member
+// named OAuthRefreshToken in any case that holds a non-empty string.
 func withoutToken(t *testing.T, data []byte, keys ...string) map[string]any {
 	t.Helper()
 	var m map[string]any
@@ -145,7 +148,12 @@ func withoutToken(t *testing.T, data []byte, keys ...string) map[string]any {
 		t.Fatal(err)
 	}
 	for _, k := range keys {
-		delete(m[k].(map[string]any), refreshMember)
+		entry := m[k].(map[string]any)
+		for name, v := range entry {
+			if s, ok := v.(string); ok && s != "" && strings.EqualFold(name, refreshMember) {
+				delete(entry, name)
+			}
+		}
 	}
 	return m
 }
@@ -164,6 +172,11 @@ func TestHandOffFixtures(t *testing.T) {
 		{name: "pending", dir: "pending"},
 		{name: "first-member", dir: "first-member"},
 		{name: "mirrored", dir: "mirrored", mirrorKeys: []string{"User-1001"}},
+		// "oauthRefreshToken" (read by Parse like encoding/json, case-insensitively),
+		// mirrored as "OAUTHREFRESHTOKEN".
+		{name: "case-variant", dir: "case-variant", mirrorKeys: []string{"User-2002"}},
+		// Several spellings: the last one was pushed, every one holding a token goes.
+		{name: "case-variants", dir: "case-variants"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,6 +206,16 @@ func TestHandOffFixtures(t *testing.T) {
 			}
 			if bytes.Contains(after, []byte(e.RefreshToken)) {
 				t.Error("the refresh token is still in the file")
+			}
+			// No spelling of the member holds a token any more.
+			var entries map[string]any
+			if err := json.Unmarshal(after, &entries); err != nil {
+				t.Fatal(err)
+			}
+			for name, v := range entries[e.Key].(map[string]any) {
+				if s, ok := v.(string); ok && s != "" && strings.EqualFold(name, refreshMember) {
+					t.Errorf("entry %s still holds a refresh token under %q", e.Key, name)
+				}
 			}
 			if runtime.GOOS != "windows" {
 				st, err := os.Stat(path)
@@ -266,6 +289,22 @@ func TestHandOffEdgeCases(t *testing.T) {
 		{"no such entry", `{"User-2":{"OAuthRefreshToken":"rt-000000001"}}`, "User-1", "", 0},
 		{"null token", `{"User-1":{"OAuthRefreshToken":null}}`, "User-1", "", 0},
 		{"duplicate keys", `{"User-1":{},"User-1":{}}`, "User-1", "", KindMalformed},
+		// encoding/json reads the member case-insensitively, the last one winning.
+		{"lower case", `{"User-1":{"oauthRefreshToken":"rt-000000001","a":1}}`, "User-1", `{"User-1":{"a":1}}`, 0},
+		{"upper case, last member", "{\"User-1\": {\"a\": 1,\n  \"OAUTHREFRESHTOKEN\": \"rt-000000001\"\n}}", "User-1", "{\"User-1\": {\"a\": 1\n}}", 0},
+		{"long s folds to s", `{"User-1":{"OAuthRefreſhToken":"rt-000000001"}}`, "User-1", `{"User-1":{}}`, 0},
+		{"Kelvin sign folds to k", `{"User-1":{"a":1,"OAuthRefreshToKen":"rt-000000001"}}`, "User-1", `{"User-1":{"a":1}}`, 0},
+		{"escaped member name", `{"User-1":{"OAuthRefresh\u0074oken":"rt-000000001","a":1}}`, "User-1", `{"User-1":{"a":1}}`, 0},
+		{"two spellings, same token", `{"User-1":{"OAuthRefreshToken":"rt-000000001","a":1,"oauthrefreshtoken":"rt-000000001"}}`, "User-1", `{"User-1":{"a":1}}`, 0},
+		{"two spellings, the last pushed", `{"User-1":{"OAuthRefreshToken":"rt-older","oauthRefreshToken":"rt-000000001","a":1}}`, "User-1", `{"User-1":{"a":1}}`, 0},
+		{"leading spellings", "{\"User-1\": {\n  \"oauthRefreshToken\": \"rt-000000001\",\n  \"OAuthRefreshToken\": \"rt-000000001\",\n  \"a\": 1\n}}", "User-1", "{\"User-1\": {\n  \"a\": 1\n}}", 0},
+		{"all spellings", `{"User-1":{ "oauthRefreshToken":"rt-older", "OAuthRefreshToken":"rt-000000001" }}`, "User-1", `{"User-1":{}}`, 0},
+		{"empty and null spellings stay", `{"User-1":{"OAUTHREFRESHTOKEN":"","x":1,"oauthRefreshToken":null,"OAuthRefreshToken":"rt-000000001"}}`, "User-1", `{"User-1":{"OAUTHREFRESHTOKEN":"","x":1,"oauthRefreshToken":null}}`, 0},
+		{"another token last", `{"User-1":{"oauthRefreshToken":"rt-000000001","OAuthRefreshToken":"rt-other"}}`, "User-1", "", KindChanged},
+		{"a later null hides the token", `{"User-1":{"OAuthRefreshToken":"rt-000000001","oauthRefreshToken":null}}`, "User-1", "", 0},
+		{"a later empty string hides the token", `{"User-1":{"OAuthRefreshToken":"rt-000000001","oauthrefreshtoken":""}}`, "User-1", "", 0},
+		{"spelling that is not a match", `{"User-1":{"OAuthRefreshTokens":"rt-000000001","OAuth_RefreshToken":"rt-000000001"}}`, "User-1", "", 0},
+		{"spelling that is not a string", `{"User-1":{"oauthRefreshToken":1,"OAuthRefreshToken":"rt-000000001"}}`, "User-1", "", KindMalformed},
 		{"trailing data", `{"User-1":{}} {}`, "User-1", "", KindMalformed},
 	}
 	for _, tt := range tests {
@@ -294,6 +333,33 @@ func TestHandOffEdgeCases(t *testing.T) {
 	}
 }
 
+// TestRefreshMemberMatchesParse pins isRefreshMember to how Parse (through
+// encoding/json) matches member names to the OAuthRefreshToken field.
+func TestRefreshMemberMatchesParse(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{
+		"OAuthRefreshToken", "oauthrefreshtoken", "OAUTHREFRESHTOKEN", "oAuThReFrEsHtOkEn",
+		"OAuthRefre\u017fhToken", "OAuthRefreshTo\u212aen", "OAuthRefresh\u0054oken",
+		"OAuthRefreshTokens", "OAuthRefreshToke", "OAuth_RefreshToken", " OAuthRefreshToken",
+		"\uff2fAuthRefreshToken", "OAuthIdToken", "",
+	} {
+		data := []byte(`{"User-1":{"` + name + `":"rt-000000001"}}`)
+		var key map[string]map[string]string
+		if err := json.Unmarshal(data, &key); err != nil {
+			t.Fatal(err)
+		}
+		for k := range key["User-1"] {
+			f, err := Parse("x", data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if parsed := f.Entries[0].RefreshToken != ""; parsed != isRefreshMember(k) {
+				t.Errorf("member %q: Parse reads it as the refresh token: %v, isRefreshMember: %v", k, parsed, !parsed)
+			}
+		}
+	}
+}
+
 func TestHandOffWritesThroughSymlink(t *testing.T) {
 	t.Parallel()
 	if runtime.GOOS == "windows" {
@@ -316,6 +382,26 @@ func TestHandOffWritesThroughSymlink(t *testing.T) {
 	got, _ := os.ReadFile(real)
 	if want := `{"User-1":{"x":1}}`; string(got) != want {
 		t.Errorf("file = %s, want %s", got, want)
+	}
+}
+
+func TestForgetCaseVariants(t *testing.T) {
+	t.Parallel()
+	in := `{"User-1":{"oauthRefreshToken":"rt-000000001","a":1},"User[eu]-1":{"OAuthRefreshToken":"rt-other"},"User-2":{"OAUTHREFRESHTOKEN":"rt-older","b":2,"OAuthRefreshToken":"rt-000000001"},"User-3":{"OAuthRefreshToken":"rt-000000001","oauthrefreshtoken":"rt-other"}}`
+	want := `{"User-1":{"a":1},"User[eu]-1":{"OAuthRefreshToken":"rt-other"},"User-2":{"b":2},"User-3":{"OAuthRefreshToken":"rt-000000001","oauthrefreshtoken":"rt-other"}}`
+	path := filepath.Join(t.TempDir(), LegacyFileName)
+	if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := Forget(path, "rt-000000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"User-1", "User-2"}; !reflect.DeepEqual(keys, want) {
+		t.Errorf("Forget removed %v, want %v", keys, want)
+	}
+	if got, _ := os.ReadFile(path); string(got) != want {
+		t.Errorf("file = %s\nwant   %s", got, want)
 	}
 }
 
