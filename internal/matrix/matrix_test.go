@@ -152,3 +152,31 @@ func TestCases(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaksJWT: a JWT's signature is scanned window by window; its header
+// and payload (base64 of JSON, alike in any base64 JSON such as a recovery
+// record) are caught only whole or encoded.
+func TestLeaksJWT(t *testing.T) {
+	t.Parallel()
+	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","kid":"hydraemu","typ":"JWT"}`))
+	payload := base64.RawURLEncoding.EncodeToString([]byte(`{"sid":"1f2e3d","sub":"emulated-user"}`))
+	sig := "Qm9ndXNTaWduYXR1cmVfMDEyMzQ1Njc4OWFiY2RlZg"
+	jwt := header + "." + payload + "." + sig
+	cases := map[string]struct {
+		text string
+		want int
+	}{
+		"whole token":             {jwt, 1},
+		"signature window":        {"x" + sig[10:18] + "x", 1},
+		"header window only":      {"x" + header[0:8] + "x", 0},
+		"payload window only":     {"x" + payload[4:12] + "x", 0},
+		"base64 of the whole jwt": {base64.StdEncoding.EncodeToString([]byte(jwt)), 1},
+	}
+	for name, tc := range cases {
+		o := clean()
+		o.Stdout += tc.text + "\n"
+		if got := len(Leaks([]string{jwt}, o)); got != tc.want {
+			t.Errorf("%s: %d leaks, want %d", name, got, tc.want)
+		}
+	}
+}
