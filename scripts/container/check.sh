@@ -463,12 +463,13 @@ run_action() {
       -v "$wf:/github/workflow" \
       -v "$fc:/github/file_commands" \
       -v "$ws:/github/workspace" \
-      "$image" 2>&1 | tee "$CHECK_CONTAINER_LOG" | sed 's/^/    | /' >&2
+      "$image" 2>&1 | tee "$CHECK_CONTAINER_LOG" | grep -v --line-buffered '^::add-mask::' | sed 's/^/    | /' >&2
   container_rc=${PIPESTATUS[0]}
   set -e
   export CHECK_EXIT_CODE="$container_rc"
   log "action container exited $container_rc"
-  log "outputs:"; sed 's/^/    /' "$CHECK_OUTPUT_FILE" >&2
+  # The access-token output is a secret (masked by the runner): shown as ***.
+  log "outputs:"; awk '/^access-token<</ {print; getline; print "***"; next} {print}' "$CHECK_OUTPUT_FILE" | sed 's/^/    /' >&2
 }
 
 # Generic checks, then the verify hook (run in $context with CHECK_* set and

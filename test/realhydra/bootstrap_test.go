@@ -6,12 +6,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -253,64 +251,20 @@ func scenarioBootstrapLogin(t *testing.T, p *probe, actionBin string, h *Hydra) 
 // callback server's answer.
 func browseToCallback(t *testing.T, h *Hydra, authURL string) (*url.URL, int, string) {
 	t.Helper()
-	jar, err := cookiejar.New(nil)
+	browser := newBrowser(t)
+	loc := h.SignIn(t, browser, authURL, func(loc *url.URL) bool {
+		return loc.Path == "/callback" && (loc.Hostname() == "localhost" || loc.Hostname() == "127.0.0.1")
+	})
+	if e := loc.Query().Get("error"); e != "" {
+		t.Fatalf("authorization error at the callback: %s: %s", e, loc.Query().Get("error_description"))
+	}
+	resp, err := browser.Get(loc.String())
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("GET the callback: %v", err)
 	}
-	browser := &http.Client{
-		Jar:           jar,
-		Timeout:       30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	next := authURL
-	for step := 0; step < 20; step++ {
-		loc := h.browse(t, browser, next)
-		switch {
-		case loc.Query().Get("login_challenge") != "" && strings.HasPrefix(loc.String(), h.AppURL+"/login"):
-			ch := loc.Query().Get("login_challenge")
-			resp := h.adminJSON(t, http.MethodPut, "/admin/oauth2/auth/requests/login/accept?login_challenge="+url.QueryEscape(ch),
-				map[string]any{"subject": subject, "remember": false})
-			next = redirectTo(t, "login accept", resp)
-		case loc.Query().Get("consent_challenge") != "" && strings.HasPrefix(loc.String(), h.AppURL+"/consent"):
-			ch := loc.Query().Get("consent_challenge")
-			creq := h.adminJSON(t, http.MethodGet, "/admin/oauth2/auth/requests/consent?consent_challenge="+url.QueryEscape(ch), nil)
-			if creq.Status != http.StatusOK {
-				t.Fatalf("get consent request: %d %s", creq.Status, creq.Body)
-			}
-			var cr struct {
-				RequestedScope    []string `json:"requested_scope"`
-				RequestedAudience []string `json:"requested_access_token_audience"`
-			}
-			_ = json.Unmarshal(creq.Body, &cr)
-			resp := h.adminJSON(t, http.MethodPut, "/admin/oauth2/auth/requests/consent/accept?consent_challenge="+url.QueryEscape(ch),
-				map[string]any{
-					"grant_scope":                 cr.RequestedScope,
-					"grant_access_token_audience": cr.RequestedAudience,
-					"remember":                    false,
-					"session":                     map[string]any{"id_token": map[string]any{"email": subject}},
-				})
-			next = redirectTo(t, "consent accept", resp)
-		case loc.Path == "/callback" && (loc.Hostname() == "localhost" || loc.Hostname() == "127.0.0.1"):
-			if e := loc.Query().Get("error"); e != "" {
-				t.Fatalf("authorization error at the callback: %s: %s", e, loc.Query().Get("error_description"))
-			}
-			resp, err := browser.Get(loc.String())
-			if err != nil {
-				t.Fatalf("GET the callback: %v", err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			return loc, resp.StatusCode, string(b)
-		default:
-			if loc.Host == mustHost(h.PublicURL) {
-				next = loc.String()
-				continue
-			}
-			t.Fatalf("unexpected redirect during login: %s", redactQuery(loc.String()))
-		}
-	}
-	t.Fatalf("login did not reach the callback within 20 redirects")
-	return nil, 0, ""
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return loc, resp.StatusCode, string(b)
 }
 
 // redactQuery drops a URL's query (state, challenges, codes).

@@ -590,15 +590,7 @@ func (h *Hydra) Refresh(t testing.TB, c Client, refreshToken string) Response {
 // returns real tokens. Login and consent are accepted through the admin API.
 func (h *Hydra) Login(t testing.TB, c Client) Tokens {
 	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	browser := &http.Client{
-		Jar:           jar,
-		Timeout:       30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	browser := newBrowser(t)
 
 	verifierBytes := make([]byte, 32)
 	if _, err := rand.Read(verifierBytes); err != nil {
@@ -622,9 +614,61 @@ func (h *Hydra) Login(t testing.TB, c Client) Tokens {
 	}
 	next := h.PublicURL + "/oauth2/auth?" + q.Encode()
 
+	loc := h.SignIn(t, browser, next, func(loc *url.URL) bool { return strings.HasPrefix(loc.String(), c.RedirectURI) })
+	cq := loc.Query()
+	if e := cq.Get("error"); e != "" {
+		t.Fatalf("authorization error at callback: %s: %s (%s)", e, cq.Get("error_description"), cq.Get("error_hint"))
+	}
+	if cq.Get("state") != state {
+		t.Fatalf("state mismatch: got %q want %q", cq.Get("state"), state)
+	}
+	code := cq.Get("code")
+	if code == "" {
+		t.Fatalf("callback without code: %s", loc)
+	}
+	resp := h.PostToken(t, url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {code},
+		"redirect_uri":  {c.RedirectURI},
+		"client_id":     {c.ID},
+		"code_verifier": {verifier},
+	})
+	tok, err := resp.Tokens()
+	if err != nil {
+		t.Fatalf("code exchange: %v", err)
+	}
+	if tok.RefreshToken == "" {
+		t.Fatalf("code exchange returned no refresh_token: %s", resp.Body)
+	}
+	return tok
+}
+
+// newBrowser is an HTTP client that keeps cookies and stops at redirects,
+// so a sign-in can be followed step by step.
+func newBrowser(t testing.TB) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{
+		Jar:           jar,
+		Timeout:       30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// SignIn follows an authorization URL like a browser whose user signs in
+// and consents (both accepted through the admin API), and returns the first
+// redirect location for which isCallback is true.
+func (h *Hydra) SignIn(t testing.TB, browser *http.Client, authURL string, isCallback func(*url.URL) bool) *url.URL {
+	t.Helper()
+	next := authURL
 	for step := 0; step < 20; step++ {
 		loc := h.browse(t, browser, next)
 		switch {
+		case isCallback(loc):
+			return loc
 		case loc.Query().Get("login_challenge") != "" && strings.HasPrefix(loc.String(), h.AppURL+"/login"):
 			ch := loc.Query().Get("login_challenge")
 			resp := h.adminJSON(t, http.MethodPut, "/admin/oauth2/auth/requests/login/accept?login_challenge="+url.QueryEscape(ch),
@@ -646,48 +690,19 @@ func (h *Hydra) Login(t testing.TB, c Client) Tokens {
 					"grant_scope":                 cr.RequestedScope,
 					"grant_access_token_audience": cr.RequestedAudience,
 					"remember":                    false,
-					"session": map[string]any{
-						"id_token": map[string]any{"email": subject},
-					},
+					"session":                     map[string]any{"id_token": map[string]any{"email": subject}},
 				})
 			next = redirectTo(t, "consent accept", resp)
-		case strings.HasPrefix(loc.String(), c.RedirectURI):
-			cq := loc.Query()
-			if e := cq.Get("error"); e != "" {
-				t.Fatalf("authorization error at callback: %s: %s (%s)", e, cq.Get("error_description"), cq.Get("error_hint"))
-			}
-			if cq.Get("state") != state {
-				t.Fatalf("state mismatch: got %q want %q", cq.Get("state"), state)
-			}
-			code := cq.Get("code")
-			if code == "" {
-				t.Fatalf("callback without code: %s", loc)
-			}
-			resp := h.PostToken(t, url.Values{
-				"grant_type":    {"authorization_code"},
-				"code":          {code},
-				"redirect_uri":  {c.RedirectURI},
-				"client_id":     {c.ID},
-				"code_verifier": {verifier},
-			})
-			tok, err := resp.Tokens()
-			if err != nil {
-				t.Fatalf("code exchange: %v", err)
-			}
-			if tok.RefreshToken == "" {
-				t.Fatalf("code exchange returned no refresh_token: %s", resp.Body)
-			}
-			return tok
+		case loc.Host == mustHost(h.PublicURL):
+			next = loc.String()
 		default:
-			if loc.Host == mustHost(h.PublicURL) {
-				next = loc.String()
-				continue
-			}
-			t.Fatalf("unexpected redirect during login: %s", loc)
+			u := *loc
+			u.RawQuery = ""
+			t.Fatalf("unexpected redirect during login: %s", u.String())
 		}
 	}
 	t.Fatalf("login did not reach the callback within 20 redirects")
-	return Tokens{}
+	return nil
 }
 
 func mustHost(u string) string {
