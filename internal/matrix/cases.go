@@ -568,10 +568,11 @@ func githubCases() []*Case {
 			}},
 		{Name: "422 after the key rotated: refetch once", Group: "github", WantHydra: true, WantAlive: true,
 			Setup: func(s *stack.Stack, _ map[string]string) {
-				rotatedOnce := false
+				// The hook runs on concurrent handlers (the preflight's reads
+				// are parallel): rotate exactly once.
+				var rotatedOnce atomic.Bool
 				s.AfterGitHub(func(r *http.Request) {
-					if !rotatedOnce && strings.HasSuffix(r.URL.Path, "/secrets/public-key") {
-						rotatedOnce = true
+					if strings.HasSuffix(r.URL.Path, "/secrets/public-key") && rotatedOnce.CompareAndSwap(false, true) {
 						s.GitHub.RotateKey(repoScope)
 					}
 				})
@@ -588,7 +589,7 @@ func githubCases() []*Case {
 		{Name: "GitHub unreachable: Hydra never called", Group: "github", WantExit: 24, WantAlive: true,
 			Env: []string{"GITHUB_API_URL=http://127.0.0.1:1"}, Check: untouchedHydra},
 		{Name: "preflight slower than the deadline", Group: "github", WantExit: 24, WantAlive: true,
-			Setup: ghFault(githubemu.Slow(keyRoute, 10*time.Second)), Check: untouched},
+			Setup: both(setInputs("github-timeout", "2s"), ghFault(githubemu.Slow(keyRoute, 10*time.Second))), Check: untouched},
 		{Name: "preflight answered with a redirect (repository renamed): not followed", Group: "github", WantExit: 22, WantAlive: true,
 			Setup: ghFault(githubemu.Fault{Route: keyRoute, Status: 301, Headers: map[string]string{"Location": "http://127.0.0.1:9/repos/amplitude/renamed/actions/secrets/public-key"}, Body: `{"message":"Moved Permanently"}`}),
 			Check: all(untouched, contains("renamed or transferred"), githubRequests(keyRoute, 1))},
