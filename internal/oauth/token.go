@@ -78,9 +78,8 @@ type ResponseError struct {
 	Status      int
 	ContentType string
 	Reason      string
-	// Snippet is the start of the body, for diagnosis. Callers print it only
-	// through a redacting writer.
-	Snippet string
+	// The body is deliberately not kept: an unusable answer may still hold
+	// a token that was never parsed, and so never masked.
 }
 
 func (e *ResponseError) Error() string {
@@ -171,10 +170,10 @@ func ParseResponse(status int, header http.Header, body []byte, truncated bool, 
 		if mediaType == "text/html" {
 			reason = fmt.Sprintf("HTTP %d with an HTML page (a proxy or an outage page, not Hydra)", status)
 		}
-		return nil, &ResponseError{Status: status, ContentType: mediaType, Reason: reason, Snippet: snippet(body)}
+		return nil, &ResponseError{Status: status, ContentType: mediaType, Reason: reason}
 	}
 	if jsonErr != nil {
-		return nil, &ResponseError{Status: status, ContentType: mediaType, Reason: "malformed JSON: " + jsonErrReason(jsonErr), Snippet: snippet(body)}
+		return nil, &ResponseError{Status: status, ContentType: mediaType, Reason: "malformed JSON: " + jsonErrReason(jsonErr)}
 	}
 	if tj.AccessToken == "" {
 		return nil, &ResponseError{Status: status, ContentType: mediaType, Reason: "no access_token in the answer"}
@@ -214,15 +213,6 @@ func jsonErrReason(err error) string {
 	return err.Error()
 }
 
-// snippet keeps the start of a body for diagnosis, on one line.
-func snippet(body []byte) string {
-	const n = 200
-	s := string(body)
-	if len(s) > n {
-		s = s[:n] + "…"
-	}
-	return strings.Join(strings.Fields(s), " ")
-}
 
 // jwtExpiry reads the exp claim of a JWT without verifying it: the token
 // came straight from the issuer over TLS, and exp is only used to pick the
