@@ -213,7 +213,6 @@ func jsonErrReason(err error) string {
 	return err.Error()
 }
 
-
 // jwtExpiry reads the exp claim of a JWT without verifying it: the token
 // came straight from the issuer over TLS, and exp is only used to pick the
 // earlier of two expiries.
