@@ -26,6 +26,7 @@ import (
 
 	"github.com/amplitude/wizard-oauth-refresh/internal/ghsecrets"
 	"github.com/amplitude/wizard-oauth-refresh/internal/inputs"
+	"github.com/amplitude/wizard-oauth-refresh/internal/retry"
 )
 
 // ErrHelp is returned when --help was asked for (exit 0).
@@ -259,11 +260,7 @@ func (c *cli) client(g githubSetup, token string) (*ghsecrets.Client, error) {
 		Now:        c.d.Now,
 		UserAgent:  "wizard-oauth-refresh-bootstrap/" + c.d.Version,
 		OnRetry: func(attempt, status int, err error, wait time.Duration) {
-			why := fmt.Sprintf("HTTP %d", status)
-			if err != nil {
-				why = err.Error()
-			}
-			c.warnf("GitHub attempt %d failed (%s); retrying in %s", attempt, why, wait.Round(time.Millisecond))
+			c.warnf("GitHub attempt %d failed (%s); retrying in %s", attempt, retry.Describe(status, err), wait.Round(time.Millisecond))
 		},
 	}
 	if c.d.RetryWait > 0 {

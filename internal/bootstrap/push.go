@@ -15,6 +15,7 @@ import (
 	"github.com/amplitude/wizard-oauth-refresh/internal/ghsecrets"
 	"github.com/amplitude/wizard-oauth-refresh/internal/inputs"
 	"github.com/amplitude/wizard-oauth-refresh/internal/oauth"
+	"github.com/amplitude/wizard-oauth-refresh/internal/retry"
 )
 
 // Default names written besides the action's three secrets.
@@ -477,11 +478,7 @@ func (c *cli) showPlan(p *pushConfig, src *pushSource, t ghsecrets.Target, pre *
 func (c *cli) login(ctx context.Context, p *pushConfig, src *pushSource) (*oauth.Token, error) {
 	exchange := &oauth.Client{TokenURL: src.tokenURL, ClientID: src.clientID, HTTPClient: c.d.HTTPClient, Now: c.d.Now,
 		OnRetry: func(attempt, status int, err error, wait time.Duration) {
-			why := fmt.Sprintf("HTTP %d", status)
-			if err != nil {
-				why = err.Error()
-			}
-			c.warnf("token endpoint attempt %d failed (%s); retrying in %s", attempt, why, wait.Round(time.Millisecond))
+			c.warnf("token endpoint attempt %d failed (%s); retrying in %s", attempt, retry.Describe(status, err), wait.Round(time.Millisecond))
 		}}
 	if c.d.RetryWait > 0 {
 		exchange.WaitMin, exchange.WaitMax, exchange.MaxRetryAfter = c.d.RetryWait/4, c.d.RetryWait, c.d.RetryWait

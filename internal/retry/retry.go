@@ -20,6 +20,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -313,4 +314,13 @@ func Or[T time.Duration | int](v, def T) T {
 		return v
 	}
 	return def
+}
+
+// Describe names a failed attempt for a retry log line: the transport error,
+// or the HTTP status.
+func Describe(status int, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("HTTP %d", status)
 }

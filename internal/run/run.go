@@ -30,6 +30,7 @@ import (
 	"github.com/amplitude/wizard-oauth-refresh/internal/ghsecrets"
 	"github.com/amplitude/wizard-oauth-refresh/internal/inputs"
 	"github.com/amplitude/wizard-oauth-refresh/internal/oauth"
+	"github.com/amplitude/wizard-oauth-refresh/internal/retry"
 )
 
 // Deps are what a run needs from outside.
@@ -128,7 +129,7 @@ func Run(ctx context.Context, cfg *inputs.Config, d Deps) (*Result, error) {
 		Now:        now,
 		UserAgent:  "wizard-oauth-refresh/" + d.Version,
 		OnRetry: func(attempt, status int, err error, wait time.Duration) {
-			d.RT.Warningf("GitHub retry", "GitHub attempt %d failed (%s); retrying in %s", attempt, describe(status, err), wait.Round(time.Millisecond))
+			d.RT.Warningf("GitHub retry", "GitHub attempt %d failed (%s); retrying in %s", attempt, retry.Describe(status, err), wait.Round(time.Millisecond))
 		},
 	})
 	if err != nil {
@@ -355,7 +356,7 @@ func (r *runner) refresh(ctx context.Context, p *preflight) (*oauth.Token, error
 		Timeout:    r.cfg.HydraTimeout,
 		Now:        r.now,
 		OnRetry: func(attempt, status int, err error, wait time.Duration) {
-			r.rt.Warningf("Token endpoint retry", "Token endpoint attempt %d failed (%s); retrying in %s", attempt, describe(status, err), wait.Round(time.Millisecond))
+			r.rt.Warningf("Token endpoint retry", "Token endpoint attempt %d failed (%s); retrying in %s", attempt, retry.Describe(status, err), wait.Round(time.Millisecond))
 		},
 		BeforeRetry: func(ctx context.Context) error { return r.superseded(ctx, p) },
 	}
@@ -388,13 +389,6 @@ func (r *runner) secretNames() []string {
 		names = append(names, r.cfg.IDTokenSecret)
 	}
 	return names
-}
-
-func describe(status int, err error) string {
-	if err != nil {
-		return err.Error()
-	}
-	return fmt.Sprintf("HTTP %d", status)
 }
 
 // SupersededError means another run stored a new refresh token while this
