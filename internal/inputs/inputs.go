@@ -178,7 +178,9 @@ func Parse(args []string, src *Source, usage io.Writer) (*Config, error) {
 		return nil, &Error{Input: "flags", Reason: err.Error()}
 	}
 	if fs.NArg() > 0 {
-		return nil, &Error{Input: "flags", Reason: fmt.Sprintf("unexpected argument %q (secrets are never taken as arguments; see --help)", fs.Arg(0))}
+		// The argument is not quoted: the likeliest one is a secret pasted
+		// where a flag was meant.
+		return nil, &Error{Input: "flags", Reason: fmt.Sprintf("%d unexpected argument(s) (secrets are never taken as arguments; see --help)", fs.NArg())}
 	}
 	src.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { src.set[strings.TrimSuffix(f.Name, "-file")] = true })

@@ -150,7 +150,7 @@ func TestInvalid(t *testing.T) {
 		{"negative min-ttl", with("INPUT_MIN-TTL", "-5m"), nil, "min-ttl"},
 		{"min-ttl under a second", with("INPUT_MIN-TTL", "500ms"), nil, "min-ttl"},
 		{"bad dry-run", with("INPUT_DRY-RUN", "maybe"), nil, "dry-run"},
-		{"secret as argument", base(), []string{"ory_rt_abc"}, "flags"},
+		{"secret as argument", base(), []string{"ory_rt_abc.def"}, "flags"},
 		{"unknown flag", base(), []string{"--refresh-token", "x"}, "flags"},
 		{"missing token file", with("INPUT_REFRESH-TOKEN", "<unset>"), []string{"--refresh-token-file", "/nonexistent/x"}, "refresh-token"},
 	}

@@ -71,7 +71,6 @@ type Trace struct {
 	mu         sync.Mutex
 	attempts   int
 	lastStatus int
-	lastErr    error
 	gaveUp     string
 	sent       bool
 }
@@ -170,7 +169,6 @@ func NewClient(base *http.Client, p Policy) *retryablehttp.Client {
 		if resp != nil || (err != nil && !NeverSent(err)) {
 			t.sent = true
 		}
-		t.lastErr = err
 		t.mu.Unlock()
 
 		if ctx.Err() != nil {
